@@ -1,0 +1,2 @@
+//! Facebook Messenger: webhook verification, signed event intake and the
+//! Send API.

@@ -1,0 +1,1 @@
+//! `sandbot chat`: a conversation in the terminal.

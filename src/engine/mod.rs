@@ -1,0 +1,1 @@
+//! The conversation engine: one message in, the decision out. Pure.

@@ -1,0 +1,1 @@
+//! A capped output buffer shared by the shell and wasm runners.

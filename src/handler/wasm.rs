@@ -1,0 +1,1 @@
+//! WebAssembly handlers run in wasmtime.

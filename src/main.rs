@@ -1,0 +1,3 @@
+//! The `sandbot` binary: parse the command line, start tracing, dispatch.
+
+fn main() {}
