@@ -69,4 +69,3 @@ pub struct Capabilities {
     /// [`super::network`].
     pub network: Vec<String>,
 }
-
