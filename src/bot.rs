@@ -22,11 +22,7 @@ pub struct Bot {
 impl Bot {
     /// A bot over a loaded config, a store and prepared handlers.
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, runner: Arc<Runner>) -> Bot {
-        Bot {
-            config,
-            store,
-            runner,
-        }
+        Bot { config, store, runner }
     }
 
     /// Handle one inbound message; returns every reply it causes, to the

@@ -69,3 +69,4 @@ pub struct Capabilities {
     /// [`super::network`].
     pub network: Vec<String>,
 }
+

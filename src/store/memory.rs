@@ -171,5 +171,5 @@ pub(super) fn decided(decision: Decision, by: &str, at: Timestamp) -> ApprovalSt
 mod tests {
     use super::*;
 
-    crate::store::tests::store_contract!(Box::new(MemoryStore::default()));
+    crate::store::contract_tests::store_contract!(Box::new(MemoryStore::default()));
 }
