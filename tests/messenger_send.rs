@@ -44,7 +44,8 @@ async fn a_reply_survives_two_unavailable_answers() {
     graph.fail_next(2, 503);
     let api = SendApi::new(graph.url(), "page-token".to_string());
 
-    api.deliver(&format!("messenger:{PSID}"), &Reply::text("hi")).await;
+    api.deliver(&format!("messenger:{PSID}"), &Reply::text("hi"))
+        .await;
 
     let got = graph.wait_for_messages(PSID, 1, WAIT).await;
     assert_eq!(got[0]["text"], "hi");

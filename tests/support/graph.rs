@@ -65,9 +65,15 @@ impl GraphStandIn {
             .expect("bind graph stand-in");
         let addr = listener.local_addr().expect("graph stand-in address");
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("graph stand-in serves");
+            axum::serve(listener, app)
+                .await
+                .expect("graph stand-in serves");
         });
-        GraphStandIn { addr, shared, server }
+        GraphStandIn {
+            addr,
+            shared,
+            server,
+        }
     }
 
     /// The base URL to use as the Graph API (`FB_GRAPH_URL`).
@@ -131,7 +137,12 @@ async fn answer(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode,
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let status = next_status(&shared);
     let reply = reply_body(status, &body);
-    let recorded = Recorded { path, query, body, status };
+    let recorded = Recorded {
+        path,
+        query,
+        body,
+        status,
+    };
     shared.requests.lock().unwrap().push(recorded);
     shared.arrived.notify_waiters();
     let status = StatusCode::from_u16(status).expect("scripted status is valid");

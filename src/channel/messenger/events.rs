@@ -121,15 +121,17 @@ fn from_message(address: String, message: Message) -> Option<Inbound> {
         return None;
     }
     let input = match (message.quick_reply, message.text) {
-        (Some(quick), _) if !quick.payload.is_empty() => {
-            Some(Input::Payload(quick.payload))
-        }
+        (Some(quick), _) if !quick.payload.is_empty() => Some(Input::Payload(quick.payload)),
         (_, Some(text)) if !text.is_empty() => Some(Input::Text(text)),
         // Attachments only (an image, a sticker): answered as not
         // understood.
         _ => None,
     };
-    Some(Inbound { address, message_id: message.mid, input })
+    Some(Inbound {
+        address,
+        message_id: message.mid,
+        input,
+    })
 }
 
 /// A postback; older postbacks carry no `mid`, so `fallback_id` is used.
@@ -205,7 +207,10 @@ mod tests {
 
     #[test]
     fn an_attachment_without_text_has_no_input() {
-        assert_eq!(parse("attachment_only.json"), vec![inbound("m_att_0001", None)]);
+        assert_eq!(
+            parse("attachment_only.json"),
+            vec![inbound("m_att_0001", None)]
+        );
     }
 
     #[test]
@@ -236,6 +241,9 @@ mod tests {
 
     #[test]
     fn broken_json_is_rejected() {
-        assert!(matches!(parse_events(b"{\"object\":"), Err(ParseError::Json(_))));
+        assert!(matches!(
+            parse_events(b"{\"object\":"),
+            Err(ParseError::Json(_))
+        ));
     }
 }

@@ -29,9 +29,7 @@ pub use send::{DEFAULT_GRAPH_URL, SendApi, SendError};
 pub use signature::{
     SIGNATURE_256_HEADER, SIGNATURE_SHA1_HEADER, SignatureError, verify_signature,
 };
-pub use webhook::{
-    BODY_LIMIT, LEGACY_WEBHOOK_PATH, MessengerState, WEBHOOK_PATH, routes,
-};
+pub use webhook::{BODY_LIMIT, LEGACY_WEBHOOK_PATH, MessengerState, WEBHOOK_PATH, routes};
 
 /// Fixtures and signing shared by this module's tests.
 #[cfg(test)]

@@ -100,7 +100,11 @@ impl SendApi {
                 reqwest::Client::new()
             });
         let graph_url = graph_url.trim_end_matches('/').to_string();
-        SendApi { client, graph_url, page_token }
+        SendApi {
+            client,
+            graph_url,
+            page_token,
+        }
     }
 
     /// Send `reply` to `to` (`messenger:<psid>` or a bare psid), stopping
@@ -178,14 +182,21 @@ fn graph_error(status: reqwest::StatusCode, answer: &Value) -> SendError {
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| status.to_string());
-    SendError::Graph { status: status.as_u16(), code: error["code"].as_i64(), message }
+    SendError::Graph {
+        status: status.as_u16(),
+        code: error["code"].as_i64(),
+        message,
+    }
 }
 
 /// The `message` objects for one reply, in sending order.
 fn messages(reply: &Reply) -> Vec<Value> {
     let mut parts = split_text(&reply.plain_text(), MAX_TEXT_CHARS);
     if reply.buttons.is_empty() {
-        return parts.into_iter().map(|text| json!({ "text": text })).collect();
+        return parts
+            .into_iter()
+            .map(|text| json!({ "text": text }))
+            .collect();
     }
     if parts.is_empty() {
         parts.push(BUTTONS_ONLY_TEXT.to_string());
@@ -215,7 +226,11 @@ fn quick_replies(buttons: &[Button]) -> Vec<Value> {
             "payload": b.payload,
         })
     };
-    buttons.iter().take(MAX_QUICK_REPLIES).map(quick_reply).collect()
+    buttons
+        .iter()
+        .take(MAX_QUICK_REPLIES)
+        .map(quick_reply)
+        .collect()
 }
 
 /// `title`, or its first 19 characters and `…` when it is too long.
@@ -250,7 +265,10 @@ fn split_text(text: &str, limit: usize) -> Vec<String> {
 
 /// The first part of `text` (at most `limit` characters) and the rest.
 fn split_once_at(text: &str, limit: usize) -> (&str, &str) {
-    let hard = text.char_indices().nth(limit).map_or(text.len(), |(i, _)| i);
+    let hard = text
+        .char_indices()
+        .nth(limit)
+        .map_or(text.len(), |(i, _)| i);
     let window = &text[..hard];
     for sep in ["\n\n", "\n", " "] {
         if let Some(at) = window.rfind(sep).filter(|&at| at > hard / 2) {
@@ -287,7 +305,9 @@ mod tests {
     async fn record(State(state): State<GraphState>, req: Request) -> (StatusCode, String) {
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or_default().to_string();
-        let bytes = axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let body = serde_json::from_slice(&bytes).unwrap();
         state.seen.lock().unwrap().push((path, query, body));
         let status = state.statuses.lock().unwrap().pop().unwrap_or(200);
@@ -298,7 +318,10 @@ mod tests {
     async fn graph(mut statuses: Vec<u16>) -> Graph {
         statuses.reverse();
         let seen = Seen::default();
-        let state = GraphState { seen: seen.clone(), statuses: Arc::new(Mutex::new(statuses)) };
+        let state = GraphState {
+            seen: seen.clone(),
+            statuses: Arc::new(Mutex::new(statuses)),
+        };
         let app = Router::new().fallback(record).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -312,7 +335,12 @@ mod tests {
         }
 
         fn bodies(&self) -> Vec<Value> {
-            self.seen.lock().unwrap().iter().map(|s| s.2.clone()).collect()
+            self.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|s| s.2.clone())
+                .collect()
         }
     }
 
@@ -327,9 +355,15 @@ mod tests {
     #[tokio::test]
     async fn a_reply_goes_to_me_messages_with_the_token_and_psid() {
         let g = graph(vec![]).await;
-        g.api().send("messenger:42", &Reply::text("hello")).await.unwrap();
+        g.api()
+            .send("messenger:42", &Reply::text("hello"))
+            .await
+            .unwrap();
         let (path, query, body) = g.seen.lock().unwrap()[0].clone();
-        assert_eq!((path.as_str(), query.as_str()), ("/me/messages", "access_token=page-token"));
+        assert_eq!(
+            (path.as_str(), query.as_str()),
+            ("/me/messages", "access_token=page-token")
+        );
         let want = json!({
             "recipient": { "id": "42" },
             "messaging_type": "RESPONSE",
@@ -342,16 +376,28 @@ mod tests {
     async fn a_long_reply_is_sent_in_parts_with_buttons_on_the_last() {
         let g = graph(vec![]).await;
         let text = "word ".repeat(900);
-        let reply = Reply { text: text.clone(), buttons: buttons(2), ..Reply::default() };
+        let reply = Reply {
+            text: text.clone(),
+            buttons: buttons(2),
+            ..Reply::default()
+        };
         g.api().send("messenger:42", &reply).await.unwrap();
         let bodies = g.bodies();
         assert_eq!(bodies.len(), 3);
         for body in &bodies[..2] {
             assert!(body["message"]["quick_replies"].is_null());
         }
-        assert_eq!(bodies[2]["message"]["quick_replies"].as_array().unwrap().len(), 2);
-        let texts: Vec<&str> =
-            bodies.iter().map(|b| b["message"]["text"].as_str().unwrap()).collect();
+        assert_eq!(
+            bodies[2]["message"]["quick_replies"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let texts: Vec<&str> = bodies
+            .iter()
+            .map(|b| b["message"]["text"].as_str().unwrap())
+            .collect();
         assert!(texts.iter().all(|t| t.chars().count() <= MAX_TEXT_CHARS));
         assert_eq!(texts.join(" "), text);
     }
@@ -359,7 +405,11 @@ mod tests {
     #[tokio::test]
     async fn twenty_buttons_become_thirteen_short_quick_replies() {
         let g = graph(vec![]).await;
-        let reply = Reply { text: "Pick".into(), buttons: buttons(20), ..Reply::default() };
+        let reply = Reply {
+            text: "Pick".into(),
+            buttons: buttons(20),
+            ..Reply::default()
+        };
         g.api().send("messenger:42", &reply).await.unwrap();
         let quick = g.bodies()[0]["message"]["quick_replies"].clone();
         let quick = quick.as_array().unwrap();
@@ -375,7 +425,10 @@ mod tests {
     #[tokio::test]
     async fn buttons_without_text_still_get_a_short_text() {
         let g = graph(vec![]).await;
-        let reply = Reply { buttons: buttons(1), ..Reply::default() };
+        let reply = Reply {
+            buttons: buttons(1),
+            ..Reply::default()
+        };
         g.api().send("messenger:42", &reply).await.unwrap();
         assert_eq!(g.bodies()[0]["message"]["text"], BUTTONS_ONLY_TEXT);
     }
@@ -383,16 +436,30 @@ mod tests {
     #[tokio::test]
     async fn a_server_error_is_retried_until_it_succeeds() {
         let g = graph(vec![500]).await;
-        g.api().send("messenger:42", &Reply::text("hi")).await.unwrap();
+        g.api()
+            .send("messenger:42", &Reply::text("hi"))
+            .await
+            .unwrap();
         assert_eq!(g.bodies().len(), 2);
     }
 
     #[tokio::test]
     async fn a_client_error_is_not_retried() {
         let g = graph(vec![400]).await;
-        let err = g.api().send("messenger:42", &Reply::text("hi")).await.unwrap_err();
+        let err = g
+            .api()
+            .send("messenger:42", &Reply::text("hi"))
+            .await
+            .unwrap_err();
         assert_eq!(g.bodies().len(), 1);
-        assert!(matches!(err, SendError::Graph { status: 400, code: Some(100), .. }));
+        assert!(matches!(
+            err,
+            SendError::Graph {
+                status: 400,
+                code: Some(100),
+                ..
+            }
+        ));
     }
 
     #[tokio::test]
@@ -414,6 +481,9 @@ mod tests {
     #[test]
     fn a_short_title_is_kept_and_a_long_one_cut_with_an_ellipsis() {
         assert_eq!(cut_title("Setup VPN"), "Setup VPN");
-        assert_eq!(cut_title("Add a new WireGuard client"), "Add a new WireGuard…");
+        assert_eq!(
+            cut_title("Add a new WireGuard client"),
+            "Add a new WireGuard…"
+        );
     }
 }

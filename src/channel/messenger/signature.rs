@@ -84,8 +84,7 @@ fn tag_of(
     expected: &'static str,
     value: &[u8],
 ) -> Result<Vec<u8>, SignatureError> {
-    let value = std::str::from_utf8(value)
-        .map_err(|_| SignatureError::Malformed { header })?;
+    let value = std::str::from_utf8(value).map_err(|_| SignatureError::Malformed { header })?;
     let (algorithm, hex_tag) = value
         .trim()
         .split_once('=')
@@ -93,7 +92,11 @@ fn tag_of(
     if !algorithm.eq_ignore_ascii_case(expected) {
         // Cut what we echo back: the value came from whoever sent the POST.
         let found = algorithm.chars().take(16).collect();
-        return Err(SignatureError::WrongAlgorithm { header, expected, found });
+        return Err(SignatureError::WrongAlgorithm {
+            header,
+            expected,
+            found,
+        });
     }
     hex::decode(hex_tag).map_err(|_| SignatureError::BadHex { header })
 }
@@ -106,8 +109,7 @@ fn check<M: Mac + KeyInit>(
     tag: &[u8],
 ) -> Result<(), SignatureError> {
     let mismatch = SignatureError::Mismatch { header };
-    let mut mac = <M as KeyInit>::new_from_slice(secret)
-        .map_err(|_| mismatch.clone())?;
+    let mut mac = <M as KeyInit>::new_from_slice(secret).map_err(|_| mismatch.clone())?;
     mac.update(body);
     mac.verify_slice(tag).map_err(|_| mismatch)
 }
@@ -116,7 +118,7 @@ fn check<M: Mac + KeyInit>(
 mod tests {
     use super::*;
     use crate::channel::messenger::test_support::{
-        fixture, fixture_names, sign_sha1, sign_sha256, SECRET,
+        SECRET, fixture, fixture_names, sign_sha1, sign_sha256,
     };
     use axum::http::HeaderValue;
 
@@ -164,7 +166,12 @@ mod tests {
             (SIGNATURE_SHA1_HEADER, &sign_sha1(SECRET, &body)),
         ]);
         let err = verify_signature(SECRET, &body, &map).unwrap_err();
-        assert_eq!(err, SignatureError::Mismatch { header: SIGNATURE_256_HEADER });
+        assert_eq!(
+            err,
+            SignatureError::Mismatch {
+                header: SIGNATURE_256_HEADER
+            }
+        );
     }
 
     #[test]
@@ -182,8 +189,10 @@ mod tests {
         let body = fixture("message_text.json");
         let map = headers(&[(SIGNATURE_256_HEADER, &sign_sha1(SECRET, &body))]);
         let err = verify_signature(SECRET, &body, &map).unwrap_err();
-        assert!(matches!(err, SignatureError::WrongAlgorithm { ref found, .. }
-            if found == "sha1"));
+        assert!(
+            matches!(err, SignatureError::WrongAlgorithm { ref found, .. }
+            if found == "sha1")
+        );
     }
 
     #[test]
@@ -226,6 +235,9 @@ mod tests {
     fn an_empty_secret_accepts_nothing() {
         let body = fixture("message_text.json");
         let map = headers(&[(SIGNATURE_256_HEADER, &sign_sha256(b"", &body))]);
-        assert_eq!(verify_signature(b"", &body, &map), Err(SignatureError::NoSecret));
+        assert_eq!(
+            verify_signature(b"", &body, &map),
+            Err(SignatureError::NoSecret)
+        );
     }
 }

@@ -45,7 +45,10 @@ impl std::fmt::Debug for MessengerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessengerState")
             .field("app_secret", &"<redacted>")
-            .field("verify_token", &self.verify_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "verify_token",
+                &self.verify_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -101,11 +104,7 @@ fn tokens_equal(want: &str, got: &str) -> bool {
 }
 
 /// POST: check the signature, read the events, queue them, answer.
-async fn receive(
-    State(state): State<MessengerState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn receive(State(state): State<MessengerState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(err) = verify_signature(&state.app_secret, &body, &headers) {
         tracing::warn!(error = %err, "messenger webhook signature rejected");
         return signature_status(&err).into_response();
@@ -218,7 +217,10 @@ mod tests {
             dispatch: recorder,
         };
         let q = "hub.mode=subscribe&hub.verify_token=&hub.challenge=1";
-        assert_eq!(send(routes(state), get_req(q)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            send(routes(state), get_req(q)).await.0,
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[tokio::test]
