@@ -5,3 +5,5 @@
 mod support;
 
 mod cli;
+mod messenger;
+mod messenger_send;

@@ -1,6 +1,7 @@
 //! Shared test harness: run the binary, locate fixtures.
 #![allow(dead_code)]
 
+pub mod graph;
 pub mod server;
 
 use std::path::PathBuf;

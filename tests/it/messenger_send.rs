@@ -1,12 +1,10 @@
 //! The Send API client against a local Graph API stand-in.
 
-mod support;
-
 use std::time::Duration;
 
 use sandbot::channel::messenger::SendApi;
 use sandbot::channel::{Button, Outbox, Reply};
-use support::graph::GraphStandIn;
+use crate::support::graph::GraphStandIn;
 
 const PSID: &str = "7000000000000042";
 const WAIT: Duration = Duration::from_secs(5);
