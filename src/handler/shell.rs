@@ -221,10 +221,10 @@ impl Drain {
     /// What was read: everything up to end of file, or what arrived
     /// within [`READ_GRACE`] if the pipe stays open.
     async fn finish(self) -> (String, bool) {
-        if let Some(mut task) = self.task {
-            if tokio::time::timeout(READ_GRACE, &mut task).await.is_err() {
-                task.abort();
-            }
+        if let Some(mut task) = self.task
+            && tokio::time::timeout(READ_GRACE, &mut task).await.is_err()
+        {
+            task.abort();
         }
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut *sink).finish()
@@ -309,10 +309,11 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Scratch::Given(dir) = self {
-            if let Err(e) = std::fs::remove_dir_all(&*dir) {
-                tracing::warn!(path = %dir.display(), error = %e, "failed to remove scratch folder");
-            }
+        if let Scratch::Given(dir) = self
+            && let Err(e) = std::fs::remove_dir_all(&*dir)
+        {
+            let path = dir.display();
+            tracing::warn!(%path, error = %e, "failed to remove scratch folder");
         }
     }
 }
