@@ -60,6 +60,9 @@ impl Dispatcher {
     /// Stop taking new queue tasks and wait (up to the grace period) for
     /// the running ones to finish.
     pub async fn drain(&self) {
+        // Dropping the senders lets each queue task finish what it holds
+        // and stop, instead of idling out.
+        self.inner.queues.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.inner.tasks.close();
         if tokio::time::timeout(GRACE, self.inner.tasks.wait()).await.is_err() {
             tracing::warn!("shutdown grace period over; unfinished messages were dropped");
