@@ -353,3 +353,116 @@ async fn concurrent_runs_stay_independent() {
         }
     }
 }
+
+/// The C example greets the person by name from the contract's variables.
+#[tokio::test]
+async fn the_c_handler_greets_the_user() {
+    let handler = load(&handler_path("greet-c.wasm"));
+    let outcome = run(&handler, &invocation("hi there")).await;
+    assert_eq!(outcome.status, Status::Success);
+    assert_eq!(outcome.output, "Hello, Ada! You said: hi there\n");
+    let empty = run(&handler, &invocation("")).await;
+    assert_eq!(empty.status, Status::Exit(2));
+}
+
+/// The Zig example shouts its stdin.
+#[tokio::test]
+async fn the_zig_handler_shouts_its_input() {
+    let handler = load(&handler_path("shout-zig.wasm"));
+    let outcome = run(&handler, &invocation("hello there")).await;
+    assert_eq!(outcome.status, Status::Success);
+    assert_eq!(outcome.output, "HELLO THERE!\n");
+}
+
+/// The AssemblyScript example reverses `line`.
+#[tokio::test]
+async fn the_assemblyscript_handler_reverses_its_input() {
+    let handler = load(&handler_path("reverse-as.wasm"));
+    let outcome = run(&handler, &invocation("stressed")).await;
+    assert_eq!(outcome.status, Status::Success);
+    assert_eq!(outcome.output, "desserts\n");
+}
+
+/// A component of our world replies with text and an event.
+#[tokio::test]
+async fn the_world_component_replies_with_text_and_an_event() {
+    let handler = load(&handler_path("vpn-name-component.wasm"));
+    assert_eq!(handler.kind(), HandlerKind::SandbotComponent);
+    let outcome = run(&handler, &invocation(" My Laptop ")).await;
+    assert_eq!(outcome.status, Status::Success);
+    assert_eq!(outcome.output, "Ada, the name \"my-laptop\" is free.");
+    assert_eq!(outcome.event.as_deref(), Some("NameAccepted"));
+}
+
+/// A world component's error string is a handler error.
+#[tokio::test]
+async fn the_world_components_error_is_a_handler_error() {
+    let handler = load(&handler_path("vpn-name-component.wasm"));
+    let outcome = run(&handler, &invocation("no/slashes")).await;
+    let expected = "a client name is 1 to 32 letters, digits, spaces or dashes";
+    assert_eq!(outcome.status, Status::HandlerError(expected.into()));
+    assert_eq!(outcome.event, None);
+}
+
+/// A listener on loopback that reports what the first client sent.
+async fn listener() -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received).await;
+        received
+    });
+    (port, accepted)
+}
+
+async fn connect(target: String, rules: &[String]) -> Outcome {
+    let handler = guest("connect.wasm");
+    let mut inv = invocation(&target);
+    inv.capabilities.network = rules.to_vec();
+    run(&handler, &inv).await
+}
+
+/// Without a network grant the socket guest cannot connect anywhere.
+#[tokio::test]
+async fn a_connect_without_a_grant_is_refused() {
+    let (port, _accepted) = listener().await;
+    let outcome = connect(format!("127.0.0.1:{port}"), &[]).await;
+    assert_eq!(outcome.status, Status::Exit(1));
+    assert!(outcome.output.starts_with("refused"), "{}", outcome.output);
+    assert_still_serves().await;
+}
+
+/// An explicit IP grant lets the guest reach exactly that listener.
+#[tokio::test]
+async fn a_connect_to_an_explicitly_granted_address_succeeds() {
+    let (port, accepted) = listener().await;
+    assert_eq!(guest("connect.wasm").kind(), HandlerKind::CliCommand);
+    let rules = [format!("127.0.0.1:{port}")];
+    let outcome = connect(format!("127.0.0.1:{port}"), &rules).await;
+    assert_eq!(outcome.status, Status::Success, "{}", outcome.output);
+    assert_eq!(outcome.output, "connected\n");
+    let received = tokio::time::timeout(Duration::from_secs(5), accepted).await;
+    assert_eq!(received.unwrap().unwrap(), b"ping");
+}
+
+/// A grant for another port does not open this one.
+#[tokio::test]
+async fn a_grant_for_another_port_does_not_allow_this_one() {
+    let (port, _accepted) = listener().await;
+    let rules = [format!("127.0.0.1:{}", port.wrapping_add(1))];
+    let outcome = connect(format!("127.0.0.1:{port}"), &rules).await;
+    assert_eq!(outcome.status, Status::Exit(1));
+}
+
+/// A host name that resolves to loopback reaches nothing.
+#[tokio::test]
+async fn a_host_name_resolving_to_loopback_is_refused() {
+    let (port, _accepted) = listener().await;
+    let rules = [format!("localhost:{port}")];
+    let outcome = connect(format!("127.0.0.1:{port}"), &rules).await;
+    assert_eq!(outcome.status, Status::Exit(1));
+    assert!(outcome.output.starts_with("refused"), "{}", outcome.output);
+}
