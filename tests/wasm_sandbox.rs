@@ -18,11 +18,15 @@ static RUNTIME: LazyLock<WasmRuntime> =
     LazyLock::new(|| WasmRuntime::new().expect("wasm runtime starts"));
 
 fn guest_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(name)
 }
 
 fn handler_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("handlers").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("handlers")
+        .join(name)
 }
 
 fn load(path: &Path) -> WasmHandler {
@@ -114,7 +118,11 @@ async fn an_infinite_loop_with_ample_fuel_times_out() {
     inv.limits.timeout = Duration::from_millis(200);
     let outcome = run(&guest("infinite_loop.wat"), &inv).await;
     assert_eq!(outcome.status, Status::TimedOut);
-    assert!(outcome.duration < Duration::from_secs(2), "{:?}", outcome.duration);
+    assert!(
+        outcome.duration < Duration::from_secs(2),
+        "{:?}",
+        outcome.duration
+    );
     assert_still_serves().await;
 }
 
@@ -125,7 +133,11 @@ async fn a_guest_sleeping_past_the_deadline_times_out() {
     inv.limits.timeout = Duration::from_millis(200);
     let outcome = run(&guest("sleep.wat"), &inv).await;
     assert_eq!(outcome.status, Status::TimedOut);
-    assert!(outcome.duration < Duration::from_secs(2), "{:?}", outcome.duration);
+    assert!(
+        outcome.duration < Duration::from_secs(2),
+        "{:?}",
+        outcome.duration
+    );
     assert_still_serves().await;
 }
 
@@ -202,7 +214,12 @@ fn folders() -> Folders {
 }
 
 async fn read_in(folders: &Folders, path: &str) -> Outcome {
-    let inv = with_dir(invocation(path), &folders.granted, "/data", Access::ReadOnly);
+    let inv = with_dir(
+        invocation(path),
+        &folders.granted,
+        "/data",
+        Access::ReadOnly,
+    );
     run(&guest("read_file.wat"), &inv).await
 }
 
@@ -247,7 +264,12 @@ async fn a_symlink_pointing_out_of_the_preopen_is_denied() {
 #[tokio::test]
 async fn writing_into_a_read_only_dir_is_denied() {
     let folders = folders();
-    let inv = with_dir(invocation("new.txt"), &folders.granted, "/data", Access::ReadOnly);
+    let inv = with_dir(
+        invocation("new.txt"),
+        &folders.granted,
+        "/data",
+        Access::ReadOnly,
+    );
     let outcome = run(&guest("write_file.wat"), &inv).await;
     assert_eq!(outcome.status, Status::Exit(1));
     assert_eq!(outcome.output, "denied\n");
@@ -258,7 +280,12 @@ async fn writing_into_a_read_only_dir_is_denied() {
 #[tokio::test]
 async fn writing_into_a_read_write_dir_creates_the_file() {
     let folders = folders();
-    let inv = with_dir(invocation("new.txt"), &folders.granted, "/data", Access::ReadWrite);
+    let inv = with_dir(
+        invocation("new.txt"),
+        &folders.granted,
+        "/data",
+        Access::ReadWrite,
+    );
     let outcome = run(&guest("write_file.wat"), &inv).await;
     assert_eq!(outcome.status, Status::Success);
     let written = std::fs::read_to_string(folders.granted.join("new.txt")).unwrap();
@@ -269,7 +296,9 @@ async fn writing_into_a_read_write_dir_creates_the_file() {
 #[tokio::test]
 async fn the_environment_is_exactly_the_contract_and_the_grants() {
     let mut inv = invocation("some input");
-    inv.capabilities.env.push(("API_TOKEN".into(), "t0ken".into()));
+    inv.capabilities
+        .env
+        .push(("API_TOKEN".into(), "t0ken".into()));
     let outcome = run(&guest("env_dump.wat"), &inv).await;
     assert_eq!(outcome.status, Status::Success);
     let expected = "line=some input\nSANDBOT_USER_ID=ada\nSANDBOT_USER_NAME=Ada\n\
@@ -299,7 +328,12 @@ async fn granted_dirs_are_the_only_preopens() {
 /// A granted folder that does not exist fails the run, naming it.
 #[tokio::test]
 async fn a_missing_granted_dir_fails_the_run_by_name() {
-    let inv = with_dir(invocation(""), Path::new("/no/such/dir"), "/data", Access::ReadOnly);
+    let inv = with_dir(
+        invocation(""),
+        Path::new("/no/such/dir"),
+        "/data",
+        Access::ReadOnly,
+    );
     let outcome = run(&guest("echo.wat"), &inv).await;
     let Status::Error(message) = &outcome.status else {
         panic!("expected an error, got {:?}", outcome.status);
@@ -310,7 +344,9 @@ async fn a_missing_granted_dir_fails_the_run_by_name() {
 /// Loading a missing file is an error naming the path.
 #[test]
 fn loading_a_missing_file_names_the_path() {
-    let error = RUNTIME.load(Path::new("/no/such/handler.wasm")).unwrap_err();
+    let error = RUNTIME
+        .load(Path::new("/no/such/handler.wasm"))
+        .unwrap_err();
     assert!(matches!(error, WasmError::Read { .. }));
     assert!(error.to_string().contains("/no/such/handler.wasm"));
 }
@@ -322,7 +358,10 @@ fn broken_or_unlinkable_modules_fail_to_load() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.wat");
     std::fs::write(&broken, "(module (func $oops").unwrap();
-    assert!(matches!(RUNTIME.load(&broken), Err(WasmError::Parse { .. })));
+    assert!(matches!(
+        RUNTIME.load(&broken),
+        Err(WasmError::Parse { .. })
+    ));
 
     let foreign = dir.path().join("foreign.wat");
     let text = r#"(module (import "env" "launch" (func)) (func (export "_start")))"#;
@@ -340,7 +379,11 @@ async fn concurrent_runs_stay_independent() {
         tasks.push(tokio::spawn(async move {
             let mut inv = invocation(&format!("run {i}"));
             inv.limits.fuel = 2_000_000;
-            let name = if i % 2 == 0 { "echo.wat" } else { "infinite_loop.wat" };
+            let name = if i % 2 == 0 {
+                "echo.wat"
+            } else {
+                "infinite_loop.wat"
+            };
             (i, run(&guest(name), &inv).await)
         }));
     }

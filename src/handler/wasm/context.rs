@@ -16,9 +16,9 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::stdout::CappedStdout;
 use crate::config::Access;
+use crate::handler::Invocation;
 use crate::handler::network::AllowedSet;
 use crate::handler::policy::DirCapability;
-use crate::handler::Invocation;
 
 /// A granted directory that could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,10 @@ pub(super) fn environment(inv: &Invocation) -> Vec<(String, String)> {
     let user = &inv.user;
     let mut env = vec![
         ("line".to_string(), inv.input.clone()),
-        ("SANDBOT_USER_ID".into(), user.id.clone().unwrap_or_default()),
+        (
+            "SANDBOT_USER_ID".into(),
+            user.id.clone().unwrap_or_default(),
+        ),
         ("SANDBOT_USER_NAME".into(), user.name.clone()),
         ("SANDBOT_CHANNEL".into(), user.channel.clone()),
         ("SANDBOT_STATE".into(), inv.state.clone()),
@@ -92,7 +95,10 @@ fn preopen(builder: &mut WasiCtxBuilder, dir: &DirCapability) -> Result<(), DirE
 /// Opens the network to exactly the run's rules, or closes it.
 async fn network(builder: &mut WasiCtxBuilder, rules: &[String]) {
     if rules.is_empty() {
-        builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        builder
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         return;
     }
     let allowed = Arc::new(AllowedSet::resolve(rules).await);

@@ -170,7 +170,11 @@ mod tests {
     #[test]
     fn table_growth_past_the_element_cap_is_refused() {
         let mut limiter = MemoryLimiter::new(0);
-        assert!(!limiter.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
+        assert!(
+            !limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
         assert!(limiter.table_growing(0, 10, None).unwrap());
     }
 }

@@ -265,7 +265,10 @@ impl WasmRuntime {
     fn compile_component(&self, path: &Path, binary: &[u8]) -> Result<Compiled, WasmError> {
         let component = Component::new(&self.engine, binary).map_err(compile_error(path))?;
         let ty = component.component_type();
-        let imports = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         let exports_handle = ty.exports(&self.engine).any(|(name, _)| name == "handle");
         let pre = self.components.instantiate_pre(&component);
         let pre = pre.map_err(|e| link_error(path)(format!("{e:#}")))?;
@@ -276,7 +279,9 @@ impl WasmRuntime {
         };
         let code = code.map_err(|e| link_error(path)(format!("{e:#}")))?;
         let resources = component.resources_required();
-        let initial = resources.and_then(|r| r.max_initial_memory_size).unwrap_or(0);
+        let initial = resources
+            .and_then(|r| r.max_initial_memory_size)
+            .unwrap_or(0);
         Ok(Compiled {
             path: path.to_path_buf(),
             code,
@@ -295,7 +300,11 @@ impl WasmRuntime {
             kind = ?handler.kind(),
         );
         let started = Instant::now();
-        let task = tokio::spawn(run_isolated(self.engine.clone(), handler.clone(), inv.clone()));
+        let task = tokio::spawn(run_isolated(
+            self.engine.clone(),
+            handler.clone(),
+            inv.clone(),
+        ));
         let mut outcome = match task.instrument(span.clone()).await {
             Ok(outcome) => outcome,
             Err(error) => Outcome::failed_to_start(format!("wasm run failed: {error}")),
@@ -513,7 +522,10 @@ fn status_of_error(error: &wasmtime::Error) -> Status {
 }
 
 /// Instantiates a preview 1 module and calls `_start`.
-async fn run_module(pre: &InstancePre<P1Host>, store: &mut Store<P1Host>) -> wasmtime::Result<Ended> {
+async fn run_module(
+    pre: &InstancePre<P1Host>,
+    store: &mut Store<P1Host>,
+) -> wasmtime::Result<Ended> {
     let instance = pre.instantiate_async(&mut *store).await?;
     let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
     start.call_async(&mut *store, ()).await?;
@@ -521,7 +533,10 @@ async fn run_module(pre: &InstancePre<P1Host>, store: &mut Store<P1Host>) -> was
 }
 
 /// Instantiates a command component and calls `wasi:cli/run`.
-async fn run_command(pre: &CommandPre<P2Host>, store: &mut Store<P2Host>) -> wasmtime::Result<Ended> {
+async fn run_command(
+    pre: &CommandPre<P2Host>,
+    store: &mut Store<P2Host>,
+) -> wasmtime::Result<Ended> {
     let command = pre.instantiate_async(&mut *store).await?;
     let result = command.wasi_cli_run().call_run(&mut *store).await?;
     Ok(Ended::Exited(if result.is_ok() { 0 } else { 1 }))
