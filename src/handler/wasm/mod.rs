@@ -29,8 +29,10 @@
 //! - output: stdout keeps `limits.output` bytes and drops the rest, never
 //!   refusing a write.
 //!
-//! Outgoing `wasi:http` requests are not offered: a component that
-//! imports `wasi:http` fails to load. Plain sockets are, when granted.
+//! Known gaps: outgoing `wasi:http` is not offered (a component that
+//! imports it fails to load; plain sockets are offered when granted);
+//! stderr is dropped; and the pooling allocator is sized for 64 runs at
+//! once, beyond which a run fails to start rather than wait.
 
 mod context;
 mod engine;
