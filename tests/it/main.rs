@@ -7,3 +7,4 @@ mod support;
 mod cli;
 mod messenger;
 mod messenger_send;
+mod wasm_sandbox;

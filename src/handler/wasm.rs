@@ -1,1 +1,0 @@
-//! WebAssembly handlers run in wasmtime.
