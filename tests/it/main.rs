@@ -7,4 +7,5 @@ mod support;
 mod cli;
 mod messenger;
 mod messenger_send;
+mod wasm_bot;
 mod wasm_sandbox;
