@@ -89,10 +89,20 @@ pub fn request_message(approval: &Approval, command: &Command) -> Reply {
         humantime::format_duration(DEFAULT_EXPIRY),
     );
     let buttons = vec![
-        Button { title: "Approve".into(), payload: payload(Decision::Approve, &approval.id) },
-        Button { title: "Deny".into(), payload: payload(Decision::Deny, &approval.id) },
+        Button {
+            title: "Approve".into(),
+            payload: payload(Decision::Approve, &approval.id),
+        },
+        Button {
+            title: "Deny".into(),
+            payload: payload(Decision::Deny, &approval.id),
+        },
     ];
-    Reply { text, output: None, buttons }
+    Reply {
+        text,
+        output: None,
+        buttons,
+    }
 }
 
 /// Why a decider may not decide an approval.
@@ -167,8 +177,14 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_other_text_is_no_decision() {
-        assert_eq!(parse_payload(&payload(Decision::Approve, "ab")), Some((Decision::Approve, "ab")));
-        assert_eq!(parse_payload(&payload(Decision::Deny, "cd")), Some((Decision::Deny, "cd")));
+        assert_eq!(
+            parse_payload(&payload(Decision::Approve, "ab")),
+            Some((Decision::Approve, "ab"))
+        );
+        assert_eq!(
+            parse_payload(&payload(Decision::Deny, "cd")),
+            Some((Decision::Deny, "cd"))
+        );
         assert_eq!(parse_payload("Approve"), None);
     }
 
@@ -179,8 +195,14 @@ mod tests {
         let a = new_request(cmd, "messenger:42", "Guest", "SetupWireguard", "Alex", 0);
         let owner = Principal::resolve(&c, Some("7000000000000001"));
         let guest = Principal::guest();
-        assert_eq!(may_decide(&c, &a, &owner, "messenger:7000000000000001", &guest), Ok(()));
-        assert_eq!(may_decide(&c, &a, &guest, "messenger:43", &guest), Err(Refusal::NotApprover));
+        assert_eq!(
+            may_decide(&c, &a, &owner, "messenger:7000000000000001", &guest),
+            Ok(())
+        );
+        assert_eq!(
+            may_decide(&c, &a, &guest, "messenger:43", &guest),
+            Err(Refusal::NotApprover)
+        );
         let own = new_request(cmd, "messenger:7000000000000001", "Owner", "S", "x", 0);
         let r = may_decide(&c, &own, &owner, "messenger:7000000000000001", &owner);
         assert_eq!(r, Err(Refusal::OwnRequest));

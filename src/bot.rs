@@ -66,7 +66,11 @@ struct Run<'a> {
 impl Bot {
     /// A bot over a loaded config, a store and prepared handlers.
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, runner: Arc<Runner>) -> Bot {
-        Bot { config, store, runner }
+        Bot {
+            config,
+            store,
+            runner,
+        }
     }
 
     /// The config the bot runs.
@@ -87,8 +91,12 @@ impl Bot {
             Ok(deliveries) => deliveries,
             Err(e) => {
                 tracing::error!(%address, error = format!("{e:#}"), "failed to handle message");
-                let sorry = Reply::text("Sorry, something went wrong on my side. Please try again.");
-                vec![Delivery { to: address, reply: sorry }]
+                let sorry =
+                    Reply::text("Sorry, something went wrong on my side. Please try again.");
+                vec![Delivery {
+                    to: address,
+                    reply: sorry,
+                }]
             }
         }
     }
@@ -103,7 +111,10 @@ impl Bot {
     /// The state an address is in now.
     pub fn current_state(&self, address: &str) -> String {
         let engine = Engine::new(&self.config);
-        engine.current(self.stored_state(address).as_deref()).id.clone()
+        engine
+            .current(self.stored_state(address).as_deref())
+            .id
+            .clone()
     }
 
     /// Send an address back to the start state; returns the start reply.
@@ -131,30 +142,37 @@ impl Bot {
             Err(e) => {
                 tracing::error!(%address, error = format!("{e:#}"), "failed to decide approval");
                 let sorry = Reply::text("Sorry, something went wrong on my side.");
-                vec![Delivery { to: address.to_string(), reply: sorry }]
+                vec![Delivery {
+                    to: address.to_string(),
+                    reply: sorry,
+                }]
             }
         }
     }
 
     /// [`Self::handle`] with errors.
     async fn try_handle(&self, inbound: Inbound) -> anyhow::Result<Vec<Delivery>> {
-        if let Some(id) = &inbound.message_id {
-            if !self.store.mark_message_seen(id)? {
-                tracing::debug!(address = %inbound.address, "duplicate message ignored");
-                return Ok(Vec::new());
-            }
+        if let Some(id) = &inbound.message_id
+            && !self.store.mark_message_seen(id)?
+        {
+            tracing::debug!(address = %inbound.address, "duplicate message ignored");
+            return Ok(Vec::new());
         }
         let sender = self.sender(&inbound.address)?;
-        if let Some(Input::Payload(p)) = &inbound.input {
-            if let Some((decision, id)) = approval::parse_payload(p) {
-                return self.decide_as(&sender, id, decision).await;
-            }
+        if let Some(Input::Payload(p)) = &inbound.input
+            && let Some((decision, id)) = approval::parse_payload(p)
+        {
+            return self.decide_as(&sender, id, decision).await;
         }
         self.converse(&sender, inbound.input.as_ref()).await
     }
 
     /// Run the engine for one message and carry out its decision.
-    async fn converse(&self, sender: &Sender, input: Option<&Input>) -> anyhow::Result<Vec<Delivery>> {
+    async fn converse(
+        &self,
+        sender: &Sender,
+        input: Option<&Input>,
+    ) -> anyhow::Result<Vec<Delivery>> {
         let engine = Engine::new(&self.config);
         let stored = self.store.conversation_state(&sender.address)?;
         let state = engine.current(stored.as_deref());
@@ -168,7 +186,8 @@ impl Bot {
             }
             Step::Stay { reply } => {
                 if stored.as_deref() != Some(state.id.as_str()) {
-                    self.store.set_conversation_state(&sender.address, &state.id)?;
+                    self.store
+                        .set_conversation_state(&sender.address, &state.id)?;
                 }
                 Ok(vec![Delivery { to, reply }])
             }
@@ -183,14 +202,26 @@ impl Bot {
                     approval: None,
                 };
                 let (replies, _) = self.run(run).await?;
-                Ok(replies.into_iter().map(|reply| Delivery { to: to.clone(), reply }).collect())
+                Ok(replies
+                    .into_iter()
+                    .map(|reply| Delivery {
+                        to: to.clone(),
+                        reply,
+                    })
+                    .collect())
             }
             Step::Ask { command, input } => self.ask(sender, state, &command, &input),
         }
     }
 
     /// Start an approval and tell the approvers and the requester.
-    fn ask(&self, sender: &Sender, state: &State, command: &str, input: &str) -> anyhow::Result<Vec<Delivery>> {
+    fn ask(
+        &self,
+        sender: &Sender,
+        state: &State,
+        command: &str,
+        input: &str,
+    ) -> anyhow::Result<Vec<Delivery>> {
         let command = &self.config.commands[command];
         let engine = Engine::new(&self.config);
         let role = command.approved_by.as_deref().unwrap_or_default();
@@ -204,8 +235,14 @@ impl Bot {
             .collect();
         let mut reply = engine.state_reply(state);
         if approvers.is_empty() {
-            reply.text = format!("Sorry, nobody can approve \"{}\" right now.", command.pretty_name);
-            return Ok(vec![Delivery { to: sender.address.clone(), reply }]);
+            reply.text = format!(
+                "Sorry, nobody can approve \"{}\" right now.",
+                command.pretty_name
+            );
+            return Ok(vec![Delivery {
+                to: sender.address.clone(),
+                reply,
+            }]);
         }
         let request = approval::new_request(
             command,
@@ -218,36 +255,71 @@ impl Bot {
         self.store.insert_approval(&request)?;
         tracing::info!(approval = %request.id, command = %command.id, requester = %sender.address, "approval requested");
         let message = approval::request_message(&request, command);
-        let mut out: Vec<Delivery> =
-            approvers.into_iter().map(|to| Delivery { to, reply: message.clone() }).collect();
+        let mut out: Vec<Delivery> = approvers
+            .into_iter()
+            .map(|to| Delivery {
+                to,
+                reply: message.clone(),
+            })
+            .collect();
         reply.text = format!(
             "You need approval to run \"{}\". I've asked for it and will tell you here when it's decided.",
             command.pretty_name
         );
-        out.push(Delivery { to: sender.address.clone(), reply });
+        out.push(Delivery {
+            to: sender.address.clone(),
+            reply,
+        });
         Ok(out)
     }
 
     /// Record a decision from `sender` and carry it out.
-    async fn decide_as(&self, sender: &Sender, id: &str, decision: Decision) -> anyhow::Result<Vec<Delivery>> {
-        let tell = |text: String| vec![Delivery { to: sender.address.clone(), reply: Reply::text(text) }];
+    async fn decide_as(
+        &self,
+        sender: &Sender,
+        id: &str,
+        decision: Decision,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let tell = |text: String| {
+            vec![Delivery {
+                to: sender.address.clone(),
+                reply: Reply::text(text),
+            }]
+        };
         let Some(request) = self.store.approval(id)? else {
             tracing::warn!(decider = %sender.address, "decision on an unknown approval");
             return Ok(tell("That request does not exist.".into()));
         };
         let requester = self.sender(&request.requester)?;
-        let allowed = approval::may_decide(&self.config, &request, &sender.principal, &sender.address, &requester.principal)
-            .and_then(|()| self.still_valid(&request));
+        let allowed = approval::may_decide(
+            &self.config,
+            &request,
+            &sender.principal,
+            &sender.address,
+            &requester.principal,
+        )
+        .and_then(|()| self.still_valid(&request));
         if let Err(refusal) = allowed {
             tracing::warn!(decider = %sender.address, approval = %id, %refusal, "decision refused");
             return Ok(tell(format!("Sorry, {refusal}.")));
         }
-        let by = sender.principal.user.clone().unwrap_or_else(|| sender.address.clone());
-        match self.store.decide_approval(id, decision, &by, store::now())? {
-            DecideOutcome::Recorded(request) => self.carry_out(sender, &requester, &request, decision).await,
+        let by = sender
+            .principal
+            .user
+            .clone()
+            .unwrap_or_else(|| sender.address.clone());
+        match self
+            .store
+            .decide_approval(id, decision, &by, store::now())?
+        {
+            DecideOutcome::Recorded(request) => {
+                self.carry_out(sender, &requester, &request, decision).await
+            }
             DecideOutcome::AlreadyDecided(request) => {
                 let word = approval::decided_word(&request.status);
-                let who = approval::decided_by(&request.status).map(|u| self.name_of(u)).unwrap_or_default();
+                let who = approval::decided_by(&request.status)
+                    .map(|u| self.name_of(u))
+                    .unwrap_or_default();
                 Ok(tell(format!("This request was already {word} by {who}.")))
             }
             DecideOutcome::Expired(_) => Ok(tell("This request has expired.".into())),
@@ -257,7 +329,11 @@ impl Bot {
 
     /// Whether a stored request still fits the current config.
     fn still_valid(&self, request: &Approval) -> Result<(), Refusal> {
-        let command = self.config.commands.get(&request.command).ok_or(Refusal::NoApprovers)?;
+        let command = self
+            .config
+            .commands
+            .get(&request.command)
+            .ok_or(Refusal::NoApprovers)?;
         engine::check_input(command, &request.input).map_err(|_| Refusal::NoApprovers)
     }
 
@@ -281,8 +357,14 @@ impl Bot {
             );
             let summary = format!("Denied. {} has been told.", requester.name);
             return Ok(vec![
-                Delivery { to: requester.address.clone(), reply },
-                Delivery { to: decider.address.clone(), reply: Reply::text(summary) },
+                Delivery {
+                    to: requester.address.clone(),
+                    reply,
+                },
+                Delivery {
+                    to: decider.address.clone(),
+                    reply: Reply::text(summary),
+                },
             ]);
         }
         let state = engine.current(Some(&request.state));
@@ -302,7 +384,10 @@ impl Bot {
                 decider.name, command.pretty_name
             )),
         }];
-        out.extend(replies.into_iter().map(|reply| Delivery { to: requester.address.clone(), reply }));
+        out.extend(replies.into_iter().map(|reply| Delivery {
+            to: requester.address.clone(),
+            reply,
+        }));
         let summary = format!(
             "Approved. Ran \"{}\" for {}: {} ({} ms).",
             command.pretty_name,
@@ -310,15 +395,22 @@ impl Bot {
             outcome.status.label(),
             outcome.duration.as_millis()
         );
-        out.push(Delivery { to: decider.address.clone(), reply: Reply::text(summary) });
+        out.push(Delivery {
+            to: decider.address.clone(),
+            reply: Reply::text(summary),
+        });
         Ok(out)
     }
 
     /// Run a handler, audit it, and word the result; moves the user on when
     /// the handler fires an event. Returns the replies and the outcome.
     async fn run(&self, run: Run<'_>) -> anyhow::Result<(Vec<Reply>, Outcome)> {
-        let roles: Vec<&Role> =
-            run.authority.roles.iter().filter_map(|h| self.config.roles.get(&h.role)).collect();
+        let roles: Vec<&Role> = run
+            .authority
+            .roles
+            .iter()
+            .filter_map(|h| self.config.roles.get(&h.role))
+            .collect();
         let limits = Limits::effective(&run.command.limits, &roles);
         let capabilities =
             Capabilities::effective(&run.command.needs, &roles, &|name| std::env::var(name).ok());
@@ -348,8 +440,13 @@ impl Bot {
         );
         self.audit_run(&run, &outcome, started)?;
         let engine = Engine::new(&self.config);
-        let (replies, next) =
-            engine.after_run(&run.user.principal, run.state, run.command, &outcome, &limits);
+        let (replies, next) = engine.after_run(
+            &run.user.principal,
+            run.state,
+            run.command,
+            &outcome,
+            &limits,
+        );
         if let Some(next) = next {
             self.move_after_run(&run, &next)?;
         }
@@ -366,7 +463,12 @@ impl Bot {
     }
 
     /// Append the audit row of a handler run.
-    fn audit_run(&self, run: &Run<'_>, outcome: &Outcome, at: store::Timestamp) -> anyhow::Result<()> {
+    fn audit_run(
+        &self,
+        run: &Run<'_>,
+        outcome: &Outcome,
+        at: store::Timestamp,
+    ) -> anyhow::Result<()> {
         let exit_code = match outcome.status {
             crate::handler::Status::Exit(code) => Some(code),
             crate::handler::Status::Success => Some(0),
@@ -385,7 +487,9 @@ impl Bot {
             fuel_used: outcome.fuel_used,
             peak_memory: outcome.peak_memory,
         };
-        self.store.record_audit(&record).context("failed to record audit row")?;
+        self.store
+            .record_audit(&record)
+            .context("failed to record audit row")?;
         Ok(())
     }
 
@@ -401,7 +505,9 @@ impl Bot {
             outcome: "denied".into(),
             ..AuditRecord::default()
         };
-        self.store.record_audit(&record).context("failed to record audit row")?;
+        self.store
+            .record_audit(&record)
+            .context("failed to record audit row")?;
         Ok(())
     }
 
@@ -413,7 +519,11 @@ impl Bot {
             Some(u) => u.name.clone(),
             None => format!("Guest {}", short(local_id(address))),
         };
-        Ok(Sender { address: address.to_string(), principal, name })
+        Ok(Sender {
+            address: address.to_string(),
+            principal,
+            name,
+        })
     }
 
     /// The configured user an address stands for, if any.
@@ -425,13 +535,20 @@ impl Bot {
         if ID_CHANNELS.contains(&channel_of(address)) && self.config.users.contains_key(local) {
             return Ok(Some(local.to_string()));
         }
-        Ok(self.config.users.contains_key(address).then(|| address.to_string()))
+        Ok(self
+            .config
+            .users
+            .contains_key(address)
+            .then(|| address.to_string()))
     }
 
     /// Where a configured user can be reached.
     fn addresses_of(&self, user: &str) -> anyhow::Result<Vec<String>> {
-        let mut addresses =
-            vec![if user.contains(':') { user.to_string() } else { format!("messenger:{user}") }];
+        let mut addresses = vec![if user.contains(':') {
+            user.to_string()
+        } else {
+            format!("messenger:{user}")
+        }];
         for bound in self.store.bound_addresses(user)? {
             if !addresses.contains(&bound) {
                 addresses.push(bound);
@@ -442,7 +559,11 @@ impl Bot {
 
     /// A configured user's display name, or the id itself.
     fn name_of(&self, user: &str) -> String {
-        self.config.users.get(user).map(|u| u.name.clone()).unwrap_or_else(|| user.to_string())
+        self.config
+            .users
+            .get(user)
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| user.to_string())
     }
 
     /// The stored state of an address, logging store errors.

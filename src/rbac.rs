@@ -43,12 +43,18 @@ impl Principal {
         let Some(u) = user.and_then(|id| config.users.get(id)) else {
             return Principal::guest();
         };
-        Principal { user: Some(u.id.clone()), roles: held_roles(config, u) }
+        Principal {
+            user: Some(u.id.clone()),
+            roles: held_roles(config, u),
+        }
     }
 
     /// A guest: no user, no roles.
     pub fn guest() -> Principal {
-        Principal { user: None, roles: Vec::new() }
+        Principal {
+            user: None,
+            roles: Vec::new(),
+        }
     }
 
     /// Whether the principal holds `role`.
@@ -68,8 +74,11 @@ impl Principal {
     /// Whether the principal holds all of `required`; explains either way.
     pub fn check(&self, config: &Config, required: &[String]) -> Verdict {
         let held = self.permissions(config);
-        let missing: Vec<String> =
-            required.iter().filter(|p| !held.contains(p.as_str())).cloned().collect();
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|p| !held.contains(p.as_str()))
+            .cloned()
+            .collect();
         if !missing.is_empty() {
             return Verdict::Denied { missing };
         }
@@ -85,18 +94,34 @@ impl Principal {
     /// The first role (and how it is held) that grants `permission`.
     fn grant_of(&self, config: &Config, permission: &str) -> Grant {
         let held = self.roles.iter().find(|held| {
-            config.roles.get(&held.role).is_some_and(|r| r.permissions.iter().any(|p| p == permission))
+            config
+                .roles
+                .get(&held.role)
+                .is_some_and(|r| r.permissions.iter().any(|p| p == permission))
         });
-        Grant { permission: permission.to_string(), role: held.cloned() }
+        Grant {
+            permission: permission.to_string(),
+            role: held.cloned(),
+        }
     }
 }
 
 /// The roles a user holds, directly first, then through groups.
 fn held_roles(config: &Config, user: &User) -> Vec<HeldRole> {
-    let direct = user.roles.iter().map(|r| HeldRole { role: r.clone(), via: Via::Direct });
-    let grouped = user.groups.iter().filter_map(|g| config.groups.get(g)).flat_map(|g| {
-        g.roles.iter().map(|r| HeldRole { role: r.clone(), via: Via::Group(g.name.clone()) })
+    let direct = user.roles.iter().map(|r| HeldRole {
+        role: r.clone(),
+        via: Via::Direct,
     });
+    let grouped = user
+        .groups
+        .iter()
+        .filter_map(|g| config.groups.get(g))
+        .flat_map(|g| {
+            g.roles.iter().map(|r| HeldRole {
+                role: r.clone(),
+                via: Via::Group(g.name.clone()),
+            })
+        });
     let mut roles: Vec<HeldRole> = Vec::new();
     for held in direct.chain(grouped) {
         if !roles.iter().any(|r| r.role == held.role) {
@@ -151,10 +176,20 @@ impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.role {
             None => write!(f, "permission \"{}\"", self.permission),
-            Some(HeldRole { role, via: Via::Direct }) => {
-                write!(f, "permission \"{}\" ← role \"{role}\" (held directly)", self.permission)
+            Some(HeldRole {
+                role,
+                via: Via::Direct,
+            }) => {
+                write!(
+                    f,
+                    "permission \"{}\" ← role \"{role}\" (held directly)",
+                    self.permission
+                )
             }
-            Some(HeldRole { role, via: Via::Group(g) }) => write!(
+            Some(HeldRole {
+                role,
+                via: Via::Group(g),
+            }) => write!(
                 f,
                 "permission \"{}\" ← role \"{role}\" ← group \"{g}\"",
                 self.permission
@@ -189,16 +224,30 @@ states: [{id: Initial, message: hi, defaultHandler: *deploy}]
 "#;
 
     fn config() -> Config {
-        load_str(CONFIG, Path::new("rbac.yaml")).expect("valid config").config
+        load_str(CONFIG, Path::new("rbac.yaml"))
+            .expect("valid config")
+            .config
     }
 
     #[test]
     fn roles_come_from_groups_and_directly() {
         let c = config();
         let owner = Principal::resolve(&c, Some("1"));
-        assert_eq!(owner.roles, vec![HeldRole { role: "admin".into(), via: Via::Group("ops".into()) }]);
+        assert_eq!(
+            owner.roles,
+            vec![HeldRole {
+                role: "admin".into(),
+                via: Via::Group("ops".into())
+            }]
+        );
         let reader = Principal::resolve(&c, Some("2"));
-        assert_eq!(reader.roles, vec![HeldRole { role: "reader".into(), via: Via::Direct }]);
+        assert_eq!(
+            reader.roles,
+            vec![HeldRole {
+                role: "reader".into(),
+                via: Via::Direct
+            }]
+        );
     }
 
     #[test]
@@ -222,10 +271,20 @@ states: [{id: Initial, message: hi, defaultHandler: *deploy}]
     fn verdict_names_the_missing_permission_or_the_granting_chain() {
         let c = config();
         let reader = Principal::resolve(&c, Some("2"));
-        assert_eq!(reader.check(&c, &["run".into()]), Verdict::Denied { missing: vec!["run".into()] });
+        assert_eq!(
+            reader.check(&c, &["run".into()]),
+            Verdict::Denied {
+                missing: vec!["run".into()]
+            }
+        );
         let owner = Principal::resolve(&c, Some("1"));
-        let Verdict::Allowed { chain } = owner.check(&c, &["run".into()]) else { panic!() };
-        assert_eq!(chain[0].to_string(), "permission \"run\" ← role \"admin\" ← group \"ops\"");
+        let Verdict::Allowed { chain } = owner.check(&c, &["run".into()]) else {
+            panic!()
+        };
+        assert_eq!(
+            chain[0].to_string(),
+            "permission \"run\" ← role \"admin\" ← group \"ops\""
+        );
     }
 
     #[test]

@@ -48,8 +48,15 @@ impl Dispatcher {
     /// A dispatcher that handles messages with `bot` and delivers the
     /// replies through `router`.
     pub fn new(bot: Bot, router: Router) -> Dispatcher {
-        let inner = Inner { bot, router, queues: Mutex::default(), tasks: TaskTracker::new() };
-        Dispatcher { inner: Arc::new(inner) }
+        let inner = Inner {
+            bot,
+            router,
+            queues: Mutex::default(),
+            tasks: TaskTracker::new(),
+        };
+        Dispatcher {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The reply router.
@@ -62,9 +69,16 @@ impl Dispatcher {
     pub async fn drain(&self) {
         // Dropping the senders lets each queue task finish what it holds
         // and stop, instead of idling out.
-        self.inner.queues.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.inner.tasks.close();
-        if tokio::time::timeout(GRACE, self.inner.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(GRACE, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown grace period over; unfinished messages were dropped");
         }
     }
@@ -84,7 +98,9 @@ impl Dispatch for Dispatcher {
         let address = inbound.address.clone();
         let _ = tx.send(inbound);
         queues.insert(address.clone(), tx);
-        self.inner.tasks.spawn(work(self.inner.clone(), address, rx));
+        self.inner
+            .tasks
+            .spawn(work(self.inner.clone(), address, rx));
     }
 }
 
@@ -104,17 +120,15 @@ async fn next_message(
     address: &str,
     rx: &mut mpsc::UnboundedReceiver<Inbound>,
 ) -> Option<Inbound> {
-    loop {
-        if let Ok(next) = tokio::time::timeout(IDLE, rx.recv()).await {
-            return next;
-        }
-        let mut queues = inner.queues.lock().unwrap_or_else(|e| e.into_inner());
-        match rx.try_recv() {
-            Ok(next) => return Some(next),
-            Err(_) => {
-                queues.remove(address);
-                return None;
-            }
+    if let Ok(next) = tokio::time::timeout(IDLE, rx.recv()).await {
+        return next;
+    }
+    let mut queues = inner.queues.lock().unwrap_or_else(|e| e.into_inner());
+    match rx.try_recv() {
+        Ok(next) => Some(next),
+        Err(_) => {
+            queues.remove(address);
+            None
         }
     }
 }
@@ -138,7 +152,9 @@ pub async fn run(
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "listening");
     let app = app.layer(tower_http::trace::TraceLayer::new_for_http());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("shutting down");
     dispatcher.drain().await;
     Ok(())

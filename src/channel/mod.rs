@@ -68,7 +68,10 @@ pub struct Reply {
 impl Reply {
     /// A reply with text only.
     pub fn text(text: impl Into<String>) -> Reply {
-        Reply { text: text.into(), ..Reply::default() }
+        Reply {
+            text: text.into(),
+            ..Reply::default()
+        }
     }
 
     /// The text and output joined, for channels that show plain text only.
@@ -125,7 +128,9 @@ impl Router {
         for d in deliveries {
             match self.outboxes.get(channel_of(&d.to)) {
                 Some(outbox) => outbox.deliver(&d.to, &d.reply).await,
-                None => tracing::warn!(to = %d.to, "no channel running for recipient; reply dropped"),
+                None => {
+                    tracing::warn!(to = %d.to, "no channel running for recipient; reply dropped")
+                }
             }
         }
     }

@@ -30,7 +30,11 @@ pub fn run(args: Args) -> ExitCode {
     };
     let config = &loaded.config;
     let Some(command) = config.commands.get(&args.command) else {
-        eprintln!("error: no command \"{}\" in {}", args.command, args.config.display());
+        eprintln!(
+            "error: no command \"{}\" in {}",
+            args.command,
+            args.config.display()
+        );
         return ExitCode::from(2);
     };
     let who = Principal::resolve(config, Some(&args.user));
@@ -68,11 +72,16 @@ fn print_approvers(config: &Config, role: Option<&str>) {
         println!("  the command has no approvers, so it cannot be requested");
         return;
     };
-    let holders: Vec<String> =
-        rbac::holders(config, role).iter().map(|u| format!("{} ({})", u.name, u.id)).collect();
+    let holders: Vec<String> = rbac::holders(config, role)
+        .iter()
+        .map(|u| format!("{} ({})", u.name, u.id))
+        .collect();
     if holders.is_empty() {
         println!("  it can be approved by role \"{role}\", which nobody holds");
     } else {
-        println!("  it can be approved by role \"{role}\": {}", holders.join(", "));
+        println!(
+            "  it can be approved by role \"{role}\": {}",
+            holders.join(", ")
+        );
     }
 }

@@ -30,7 +30,11 @@ pub fn run(args: Args) -> ExitCode {
         Ok(runner) => runner,
         Err(errors) => {
             for e in errors {
-                let d = Diagnostic { severity: Severity::Error, span: e.span, message: e.to_string() };
+                let d = Diagnostic {
+                    severity: Severity::Error,
+                    span: e.span,
+                    message: e.to_string(),
+                };
                 eprintln!("{}", d.render(&args.config));
             }
             return ExitCode::FAILURE;
@@ -62,7 +66,11 @@ fn ungranted_needs(config: &Config) -> Vec<Diagnostic> {
                 command.id,
                 missing.join(", ")
             );
-            out.push(Diagnostic { severity: Severity::Warning, span: command.span, message });
+            out.push(Diagnostic {
+                severity: Severity::Warning,
+                span: command.span,
+                message,
+            });
         }
     }
     out
@@ -70,7 +78,10 @@ fn ungranted_needs(config: &Config) -> Vec<Diagnostic> {
 
 /// Roles that hold all of `permissions`, plus (when none are required)
 /// every role.
-fn roles_able_to_run<'c>(config: &'c Config, permissions: &[String]) -> Vec<&'c crate::config::Role> {
+fn roles_able_to_run<'c>(
+    config: &'c Config,
+    permissions: &[String],
+) -> Vec<&'c crate::config::Role> {
     config
         .roles
         .values()
@@ -95,8 +106,15 @@ fn print_summary(config: &Config, runner: &Runner) {
         config.roles.len(),
         config.permissions.len()
     );
-    println!("  start state \"{}\", Get Started payload \"{}\"", config.initial_state, config.get_started_event);
-    let handlers: Vec<_> = config.states.values().filter(|s| s.default_handler.is_some()).collect();
+    println!(
+        "  start state \"{}\", Get Started payload \"{}\"",
+        config.initial_state, config.get_started_event
+    );
+    let handlers: Vec<_> = config
+        .states
+        .values()
+        .filter(|s| s.default_handler.is_some())
+        .collect();
     if !handlers.is_empty() {
         println!("  handler states:");
     }
@@ -123,7 +141,9 @@ fn kind_of(command: &crate::config::Command) -> &'static str {
 /// Per wasm command: its kind, imports, needs and the roles granting them.
 fn print_wasm_commands(config: &Config, runner: &Runner) {
     for command in config.commands.values() {
-        let Runnable::Wasm { module } = &command.run else { continue };
+        let Runnable::Wasm { module } = &command.run else {
+            continue;
+        };
         println!("  wasm command \"{}\": {}", command.id, module.display());
         if let Some((kind, imports)) = runner.describe_wasm(&command.id) {
             println!("    kind: {kind}");
@@ -153,5 +173,9 @@ fn print_wasm_commands(config: &Config, runner: &Runner) {
 
 /// Items joined by commas, or `none`.
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }

@@ -44,7 +44,11 @@ pub fn run(args: Args) -> ExitCode {
 fn edges(config: &Config) -> Vec<(&str, &str, &str)> {
     let mut out = Vec::new();
     for t in &config.transitions {
-        let title = config.events.get(&t.event).map(|e| e.message.as_str()).unwrap_or(&t.event);
+        let title = config
+            .events
+            .get(&t.event)
+            .map(|e| e.message.as_str())
+            .unwrap_or(&t.event);
         for src in &t.src {
             out.push((src.as_str(), t.dst.as_str(), title));
         }
@@ -65,7 +69,11 @@ pub fn dot(config: &Config) -> String {
         }
         if let Some(cmd) = &state.default_handler {
             attrs.push("shape=box, style=bold".to_string());
-            attrs.push(format!("label=\"{}\\n[handler: {}]\"", esc(&state.id), esc(cmd)));
+            attrs.push(format!(
+                "label=\"{}\\n[handler: {}]\"",
+                esc(&state.id),
+                esc(cmd)
+            ));
         }
         let _ = writeln!(out, "  {} [{}];", q(&state.id), attrs.join(", "));
     }
@@ -79,7 +87,15 @@ pub fn dot(config: &Config) -> String {
 /// Mermaid `stateDiagram-v2`.
 pub fn mermaid(config: &Config) -> String {
     let id = |s: &str| -> String {
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     };
     let label = |s: &str| s.replace([':', '\n'], " ");
     let mut out = String::from("stateDiagram-v2\n");
@@ -87,7 +103,12 @@ pub fn mermaid(config: &Config) -> String {
     for state in config.states.values() {
         match &state.default_handler {
             Some(cmd) => {
-                let _ = writeln!(out, "  {}: {} (handler {cmd})", id(&state.id), label(&state.id));
+                let _ = writeln!(
+                    out,
+                    "  {}: {} (handler {cmd})",
+                    id(&state.id),
+                    label(&state.id)
+                );
                 let _ = writeln!(out, "  class {} handler", id(&state.id));
             }
             None => {

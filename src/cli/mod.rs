@@ -16,8 +16,15 @@ use crate::config::{self, Loaded};
 pub fn load_config(path: &Path) -> Result<Loaded, ExitCode> {
     config::load(path).map_err(|e| {
         eprintln!("{}", e.render());
-        let errors = e.diagnostics.iter().filter(|d| d.severity == config::Severity::Error).count();
-        eprintln!("{}: {errors} error(s); the config was not loaded", path.display());
+        let errors = e
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == config::Severity::Error)
+            .count();
+        eprintln!(
+            "{}: {errors} error(s); the config was not loaded",
+            path.display()
+        );
         ExitCode::FAILURE
     })
 }

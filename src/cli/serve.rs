@@ -54,7 +54,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         anyhow::anyhow!("failed to prepare handlers:\n{}", lines.join("\n"))
     })?;
-    let store = store::open(&args.store).with_context(|| format!("failed to open store {}", args.store))?;
+    let store =
+        store::open(&args.store).with_context(|| format!("failed to open store {}", args.store))?;
     tracing::info!(store = %args.store, "store opened");
     let bot = Bot::new(config.clone(), store, Arc::new(runner));
 
@@ -81,7 +82,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The Send API client, when a page token is set.
 fn messenger_outbox(args: &Args) -> Option<Arc<messenger::SendApi>> {
     let token = args.fb_page_token.clone()?;
-    Some(Arc::new(messenger::SendApi::new(args.fb_graph_url.clone(), token)))
+    Some(Arc::new(messenger::SendApi::new(
+        args.fb_graph_url.clone(),
+        token,
+    )))
 }
 
 /// The webhook routes, when an app secret is set.
@@ -91,7 +95,9 @@ fn messenger_routes(args: &Args, dispatcher: &Dispatcher) -> axum::Router {
         return axum::Router::new();
     };
     if args.fb_page_token.is_none() {
-        tracing::warn!("FB_PAGE_TOKEN is not set: Messenger messages are received but not answered");
+        tracing::warn!(
+            "FB_PAGE_TOKEN is not set: Messenger messages are received but not answered"
+        );
     }
     let state = messenger::MessengerState {
         app_secret: secret.as_bytes().to_vec(),

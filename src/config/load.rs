@@ -16,9 +16,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use regex::Regex;
 
+use super::Span;
 use super::model::*;
 use super::yaml::{self, Node, NodeKind};
-use super::Span;
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,7 +65,11 @@ pub struct LoadError {
 impl LoadError {
     /// Every diagnostic as a `path:line:col: level: message` line.
     pub fn render(&self) -> String {
-        let lines: Vec<String> = self.diagnostics.iter().map(|d| d.render(&self.path)).collect();
+        let lines: Vec<String> = self
+            .diagnostics
+            .iter()
+            .map(|d| d.render(&self.path))
+            .collect();
         lines.join("\n")
     }
 }
@@ -108,18 +112,27 @@ pub fn load_str(text: &str, path: &Path) -> Result<Loaded, LoadError> {
     let mut diagnostics = loader.diagnostics;
     diagnostics.sort_by_key(|d| (d.span, d.severity));
     match config {
-        Some(config) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => {
-            Ok(Loaded { config, warnings: diagnostics })
-        }
-        _ => Err(LoadError { path: path.to_path_buf(), diagnostics }),
+        Some(config) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => Ok(Loaded {
+            config,
+            warnings: diagnostics,
+        }),
+        _ => Err(LoadError {
+            path: path.to_path_buf(),
+            diagnostics,
+        }),
     }
 }
 
 /// Keys of the RBAC document.
 const RBAC_KEYS: [&str; 5] = ["permissions", "roles", "commands", "groups", "users"];
 /// Keys of the conversation document.
-const CONVERSATION_KEYS: [&str; 5] =
-    ["states", "events", "statemachine", "initialState", "getStartedEvent"];
+const CONVERSATION_KEYS: [&str; 5] = [
+    "states",
+    "events",
+    "statemachine",
+    "initialState",
+    "getStartedEvent",
+];
 /// Messenger shows at most this many quick replies.
 const MESSENGER_MAX_BUTTONS: usize = 13;
 /// Messenger cuts quick-reply titles longer than this.
@@ -180,7 +193,11 @@ impl Loader {
     /// A loader for the config at `path`.
     fn new(path: &Path) -> Loader {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
         Loader {
             path: path.to_path_buf(),
             base,
@@ -193,13 +210,21 @@ impl Loader {
     /// Record an error.
     fn error(&mut self, span: Span, message: impl Into<String>) {
         let message = message.into();
-        self.diagnostics.push(Diagnostic { severity: Severity::Error, span, message });
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            span,
+            message,
+        });
     }
 
     /// Record a warning.
     fn warn(&mut self, span: Span, message: impl Into<String>) {
         let message = message.into();
-        self.diagnostics.push(Diagnostic { severity: Severity::Warning, span, message });
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            span,
+            message,
+        });
     }
 
     /// Build the whole config from its documents.
@@ -242,18 +267,26 @@ impl Loader {
                 continue;
             }
             let NodeKind::Map(entries) = &doc.kind else {
-                self.error(doc.span, format!("expected a mapping at the top, found {}", doc.kind_name()));
+                self.error(
+                    doc.span,
+                    format!("expected a mapping at the top, found {}", doc.kind_name()),
+                );
                 continue;
             };
             for (key, value) in entries {
                 let name = key.as_str().unwrap_or_default().to_string();
-                if !RBAC_KEYS.contains(&name.as_str()) && !CONVERSATION_KEYS.contains(&name.as_str()) {
+                if !RBAC_KEYS.contains(&name.as_str())
+                    && !CONVERSATION_KEYS.contains(&name.as_str())
+                {
                     self.warn(key.span, format!("unknown key `{name}` (ignored)"));
                     continue;
                 }
                 if let Some(first) = top.get(&name) {
                     let line = first.span.line;
-                    self.error(key.span, format!("duplicate top-level key `{name}` (first at line {line})"));
+                    self.error(
+                        key.span,
+                        format!("duplicate top-level key `{name}` (first at line {line})"),
+                    );
                     continue;
                 }
                 top.insert(name, value);
@@ -275,15 +308,24 @@ impl Loader {
         let mut out: IndexMap<String, T> = IndexMap::new();
         let key = plural(kind);
         for item in self.items(node, key) {
-            let written = kind.id_keys().iter().find_map(|k| item.get(k)).and_then(Node::as_str);
+            let written = kind
+                .id_keys()
+                .iter()
+                .find_map(|k| item.get(k))
+                .and_then(Node::as_str);
             if let Some(id) = written {
                 self.defined.entry(key).or_default().insert(id.to_string());
             }
-            let Some((id, value)) = build(self, item) else { continue };
+            let Some((id, value)) = build(self, item) else {
+                continue;
+            };
             if let Some(first) = out.get(&id) {
                 let line = first.span().line;
                 let word = kind.word();
-                self.error(item.span, format!("duplicate {word} id \"{id}\" (first defined at line {line})"));
+                self.error(
+                    item.span,
+                    format!("duplicate {word} id \"{id}\" (first defined at line {line})"),
+                );
                 continue;
             }
             out.insert(id, value);
@@ -299,7 +341,10 @@ impl Loader {
         build: fn(&mut Self, &Node) -> Option<T>,
     ) -> Vec<T> {
         let items: Vec<&Node> = self.items(node, key);
-        items.into_iter().filter_map(|item| build(self, item)).collect()
+        items
+            .into_iter()
+            .filter_map(|item| build(self, item))
+            .collect()
     }
 
     /// The items of a top-level list (absent or null means empty).
@@ -307,9 +352,15 @@ impl Loader {
         match node {
             None => Vec::new(),
             Some(n) if n.is_null() => Vec::new(),
-            Some(Node { kind: NodeKind::Seq(items), .. }) => items.iter().collect(),
+            Some(Node {
+                kind: NodeKind::Seq(items),
+                ..
+            }) => items.iter().collect(),
             Some(n) => {
-                self.error(n.span, format!("`{key}` must be a list, found {}", n.kind_name()));
+                self.error(
+                    n.span,
+                    format!("`{key}` must be a list, found {}", n.kind_name()),
+                );
                 Vec::new()
             }
         }
@@ -318,14 +369,23 @@ impl Loader {
     /// The entries of an object, warning about keys not in `known`.
     fn fields<'a>(&mut self, node: &'a Node, what: &str, known: &[&str]) -> Option<Fields<'a>> {
         let NodeKind::Map(entries) = &node.kind else {
-            self.error(node.span, format!("expected a {what} mapping, found {}", node.kind_name()));
+            self.error(
+                node.span,
+                format!("expected a {what} mapping, found {}", node.kind_name()),
+            );
             return None;
         };
-        let mut fields = Fields { span: node.span, map: HashMap::new() };
+        let mut fields = Fields {
+            span: node.span,
+            map: HashMap::new(),
+        };
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if !known.contains(&name) {
-                self.warn(key.span, format!("unknown key `{name}` in {what} (ignored)"));
+                self.warn(
+                    key.span,
+                    format!("unknown key `{name}` in {what} (ignored)"),
+                );
             } else if fields.map.insert(name.to_string(), value).is_some() {
                 self.error(key.span, format!("duplicate key `{name}` in {what}"));
             }
@@ -349,7 +409,10 @@ impl Loader {
         match node.as_str() {
             Some(s) if !node.is_null() => Some(s.to_string()),
             _ => {
-                self.error(node.span, format!("`{key}` must be text, found {}", node.kind_name()));
+                self.error(
+                    node.span,
+                    format!("`{key}` must be text, found {}", node.kind_name()),
+                );
                 None
             }
         }
@@ -357,12 +420,15 @@ impl Loader {
 
     /// An optional string field with a default.
     fn optional_string(&mut self, node: Option<&Node>, default: &str) -> String {
-        node.and_then(|n| self.string(n, "value")).unwrap_or_else(|| default.to_string())
+        node.and_then(|n| self.string(n, "value"))
+            .unwrap_or_else(|| default.to_string())
     }
 
     /// An optional boolean field.
     fn boolean(&mut self, f: &Fields, key: &str) -> bool {
-        let Some(node) = f.map.get(key) else { return false };
+        let Some(node) = f.map.get(key) else {
+            return false;
+        };
         match node.as_str() {
             Some("true" | "True" | "TRUE" | "yes") => true,
             Some("false" | "False" | "FALSE" | "no") => false,
@@ -390,19 +456,33 @@ impl Loader {
     /// against the defined ids later, in [`Self::check_references`].
     fn reference(&mut self, node: &Node, kind: Kind) -> Option<Ref> {
         let id = match &node.kind {
-            NodeKind::Map(_) => kind.id_keys().iter().find_map(|k| node.get(k)).and_then(Node::as_str),
+            NodeKind::Map(_) => kind
+                .id_keys()
+                .iter()
+                .find_map(|k| node.get(k))
+                .and_then(Node::as_str),
             NodeKind::Scalar { .. } if !node.is_null() => node.as_str(),
             _ => None,
         };
         match id {
             Some(id) => {
-                let r = Ref { id: id.to_string(), span: node.span, kind };
+                let r = Ref {
+                    id: id.to_string(),
+                    span: node.span,
+                    kind,
+                };
                 self.refs.push(r.clone());
                 Some(r)
             }
             None => {
                 let word = kind.word();
-                self.error(node.span, format!("expected a {word} (an alias or its id), found {}", node.kind_name()));
+                self.error(
+                    node.span,
+                    format!(
+                        "expected a {word} (an alias or its id), found {}",
+                        node.kind_name()
+                    ),
+                );
                 None
             }
         }
@@ -410,13 +490,18 @@ impl Loader {
 
     /// A list of references (a single reference is accepted too).
     fn references(&mut self, f: &Fields, key: &str, kind: Kind) -> Vec<String> {
-        let Some(node) = f.map.get(key) else { return Vec::new() };
+        let Some(node) = f.map.get(key) else {
+            return Vec::new();
+        };
         let items: Vec<&Node> = match &node.kind {
             NodeKind::Seq(items) => items.iter().collect(),
             _ if node.is_null() => Vec::new(),
             _ => vec![node],
         };
-        let refs: Vec<Ref> = items.into_iter().filter_map(|n| self.reference(n, kind)).collect();
+        let refs: Vec<Ref> = items
+            .into_iter()
+            .filter_map(|n| self.reference(n, kind))
+            .collect();
         refs.into_iter().map(|r| r.id).collect()
     }
 
@@ -424,16 +509,38 @@ impl Loader {
     fn permission(&mut self, node: &Node) -> Option<(String, Permission)> {
         let f = self.fields(node, "permission", &["idstr", "id", "description"])?;
         let id = self.required(&f, &["idstr", "id"], "permission")?;
-        Some((id.clone(), Permission { id, span: node.span }))
+        Some((
+            id.clone(),
+            Permission {
+                id,
+                span: node.span,
+            },
+        ))
     }
 
     /// One role.
     fn role(&mut self, node: &Node) -> Option<(String, Role)> {
-        let f = self.fields(node, "role", &["id", "permissions", "grants", "description"])?;
+        let f = self.fields(
+            node,
+            "role",
+            &["id", "permissions", "grants", "description"],
+        )?;
         let id = self.required(&f, &["id"], "role")?;
         let permissions = self.references(&f, "permissions", Kind::Permission);
-        let grants = f.map.get("grants").map(|g| self.grants(g)).unwrap_or_default();
-        Some((id.clone(), Role { id, permissions, grants, span: node.span }))
+        let grants = f
+            .map
+            .get("grants")
+            .map(|g| self.grants(g))
+            .unwrap_or_default();
+        Some((
+            id.clone(),
+            Role {
+                id,
+                permissions,
+                grants,
+                span: node.span,
+            },
+        ))
     }
 }
 
@@ -491,15 +598,29 @@ impl Loader {
     /// One command.
     fn command(&mut self, node: &Node) -> Option<(String, Command)> {
         const KNOWN: &[&str] = &[
-            "id", "prettyName", "cmd", "wasm", "permissions", "approvedBy", "showCmdOutput",
-            "onSuccess", "limits", "input", "needs", "description",
+            "id",
+            "prettyName",
+            "cmd",
+            "wasm",
+            "permissions",
+            "approvedBy",
+            "showCmdOutput",
+            "onSuccess",
+            "limits",
+            "input",
+            "needs",
+            "description",
         ];
         let f = self.fields(node, "command", KNOWN)?;
         let id = self.required(&f, &["id"], "command")?;
         let run = self.runnable(&f, &id);
         let permissions = self.references(&f, "permissions", Kind::Permission);
         let approved_by = f.map.get("approvedBy").and_then(|n| {
-            if n.is_null() { None } else { self.reference(n, Kind::Role).map(|r| r.id) }
+            if n.is_null() {
+                None
+            } else {
+                self.reference(n, Kind::Role).map(|r| r.id)
+            }
         });
         let pretty_name = match f.map.get("prettyName") {
             Some(n) => self.string(n, "prettyName").unwrap_or_else(|| id.clone()),
@@ -512,10 +633,25 @@ impl Loader {
             permissions,
             approved_by,
             show_cmd_output: self.boolean(&f, "showCmdOutput"),
-            on_success: f.map.get("onSuccess").and_then(|n| self.string(n, "onSuccess")),
-            limits: f.map.get("limits").map(|n| self.limits(n)).unwrap_or_default(),
-            input: f.map.get("input").map(|n| self.input_rules(n)).unwrap_or_default(),
-            needs: f.map.get("needs").map(|n| self.needs(n)).unwrap_or_default(),
+            on_success: f
+                .map
+                .get("onSuccess")
+                .and_then(|n| self.string(n, "onSuccess")),
+            limits: f
+                .map
+                .get("limits")
+                .map(|n| self.limits(n))
+                .unwrap_or_default(),
+            input: f
+                .map
+                .get("input")
+                .map(|n| self.input_rules(n))
+                .unwrap_or_default(),
+            needs: f
+                .map
+                .get("needs")
+                .map(|n| self.needs(n))
+                .unwrap_or_default(),
             span: node.span,
         };
         Some((id, command))
@@ -525,11 +661,17 @@ impl Loader {
     fn runnable(&mut self, f: &Fields, id: &str) -> Option<Runnable> {
         match (f.map.get("cmd"), f.map.get("wasm")) {
             (Some(_), Some(wasm)) => {
-                self.error(wasm.span, format!("command \"{id}\" has both `cmd` and `wasm`; pick one"));
+                self.error(
+                    wasm.span,
+                    format!("command \"{id}\" has both `cmd` and `wasm`; pick one"),
+                );
                 None
             }
             (None, None) => {
-                self.error(f.span, format!("command \"{id}\" has neither `cmd` nor `wasm`"));
+                self.error(
+                    f.span,
+                    format!("command \"{id}\" has neither `cmd` nor `wasm`"),
+                );
                 None
             }
             (Some(cmd), None) => {
@@ -558,7 +700,10 @@ impl Loader {
         let module = self.path(module_node, "module")?;
         if !module.is_file() {
             let shown = module.display();
-            self.error(module_node.span, format!("wasm module {shown} does not exist"));
+            self.error(
+                module_node.span,
+                format!("wasm module {shown} does not exist"),
+            );
             return None;
         }
         Some(Runnable::Wasm { module })
@@ -577,7 +722,9 @@ impl Loader {
         };
         LimitsSpec {
             timeout: f.map.get("timeout").and_then(|n| self.duration(n)),
-            fuel: self.integer(&f, "fuel").and_then(|n| self.non_negative(&f, "fuel", n)),
+            fuel: self
+                .integer(&f, "fuel")
+                .and_then(|n| self.non_negative(&f, "fuel", n)),
             memory: f.map.get("memory").and_then(|n| self.bytes(n, "memory")),
             output: f.map.get("output").and_then(|n| self.bytes(n, "output")),
         }
@@ -604,7 +751,10 @@ impl Loader {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "bad duration");
-                self.error(node.span, "`timeout` is not a duration like `5s` or `1m 30s`");
+                self.error(
+                    node.span,
+                    "`timeout` is not a duration like `5s` or `1m 30s`",
+                );
                 None
             }
         }
@@ -632,21 +782,33 @@ impl Loader {
             .and_then(|n| self.non_negative(&f, "maxLength", n))
             .map(|n| n as usize);
         let Some(pattern_node) = f.map.get("pattern") else {
-            return InputRules { max_length, ..InputRules::default() };
+            return InputRules {
+                max_length,
+                ..InputRules::default()
+            };
         };
         let text = self.string(pattern_node, "pattern");
         // The whole input must match, so anchor both ends.
-        let pattern = text.as_ref().and_then(|t| match Regex::new(&format!("^(?:{t})$")) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                let text = e.to_string();
-                let last = text.lines().last().unwrap_or_default();
-                let first = last.trim_start_matches("error: ").to_string();
-                self.error(pattern_node.span, format!("`pattern` is not a valid regex: {first}"));
-                None
-            }
-        });
-        InputRules { pattern, pattern_text: text, max_length }
+        let pattern = text
+            .as_ref()
+            .and_then(|t| match Regex::new(&format!("^(?:{t})$")) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    let text = e.to_string();
+                    let last = text.lines().last().unwrap_or_default();
+                    let first = last.trim_start_matches("error: ").to_string();
+                    self.error(
+                        pattern_node.span,
+                        format!("`pattern` is not a valid regex: {first}"),
+                    );
+                    None
+                }
+            });
+        InputRules {
+            pattern,
+            pattern_text: text,
+            max_length,
+        }
     }
 
     /// `needs: {dirs, env, network}`.
@@ -663,7 +825,9 @@ impl Loader {
 
     /// A list of strings (absent means empty).
     fn strings(&mut self, f: &Fields, key: &str) -> Vec<String> {
-        let Some(node) = f.map.get(key) else { return Vec::new() };
+        let Some(node) = f.map.get(key) else {
+            return Vec::new();
+        };
         match &node.kind {
             NodeKind::Seq(items) => items.iter().filter_map(|n| self.string(n, key)).collect(),
             _ if node.is_null() => Vec::new(),
@@ -680,9 +844,10 @@ impl Loader {
             return Grants::default();
         };
         let dirs = match f.map.get("dirs") {
-            Some(Node { kind: NodeKind::Seq(items), .. }) => {
-                items.iter().filter_map(|n| self.dir_grant(n)).collect()
-            }
+            Some(Node {
+                kind: NodeKind::Seq(items),
+                ..
+            }) => items.iter().filter_map(|n| self.dir_grant(n)).collect(),
             Some(n) if !n.is_null() => {
                 self.error(n.span, "`dirs` must be a list");
                 Vec::new()
@@ -694,7 +859,11 @@ impl Loader {
             dirs,
             env,
             network: self.strings(&f, "network"),
-            limits: f.map.get("limits").map(|n| self.limits(n)).unwrap_or_default(),
+            limits: f
+                .map
+                .get("limits")
+                .map(|n| self.limits(n))
+                .unwrap_or_default(),
         }
     }
 
@@ -716,11 +885,18 @@ impl Loader {
             Some("read-write") => Access::ReadWrite,
             Some(other) => {
                 let span = f.map["access"].span;
-                self.error(span, format!("`access` must be read-only or read-write, not \"{other}\""));
+                self.error(
+                    span,
+                    format!("`access` must be read-only or read-write, not \"{other}\""),
+                );
                 Access::ReadOnly
             }
         };
-        Some(DirGrant { host, guest, access })
+        Some(DirGrant {
+            host,
+            guest,
+            access,
+        })
     }
 
     /// One group.
@@ -728,7 +904,14 @@ impl Loader {
         let f = self.fields(node, "group", &["name", "roles", "description"])?;
         let name = self.required(&f, &["name"], "group")?;
         let roles = self.references(&f, "roles", Kind::Role);
-        Some((name.clone(), Group { name, roles, span: node.span }))
+        Some((
+            name.clone(),
+            Group {
+                name,
+                roles,
+                span: node.span,
+            },
+        ))
     }
 
     /// One user.
@@ -741,7 +924,16 @@ impl Loader {
         };
         let roles = self.references(&f, "roles", Kind::Role);
         let groups = self.references(&f, "groups", Kind::Group);
-        Some((id.clone(), User { id, name, roles, groups, span: node.span }))
+        Some((
+            id.clone(),
+            User {
+                id,
+                name,
+                roles,
+                groups,
+                span: node.span,
+            },
+        ))
     }
 }
 
@@ -767,9 +959,20 @@ impl Loader {
         let permissions = self.references(&f, "permissions", Kind::Permission);
         let commands = self.references(&f, "commands", Kind::Command);
         let default_handler = f.map.get("defaultHandler").and_then(|n| {
-            if n.is_null() { None } else { self.reference(n, Kind::Command).map(|r| r.id) }
+            if n.is_null() {
+                None
+            } else {
+                self.reference(n, Kind::Command).map(|r| r.id)
+            }
         });
-        let state = State { id: id.clone(), message, permissions, commands, default_handler, span: node.span };
+        let state = State {
+            id: id.clone(),
+            message,
+            permissions,
+            commands,
+            default_handler,
+            span: node.span,
+        };
         Some((id, state))
     }
 
@@ -782,7 +985,15 @@ impl Loader {
             None => id.clone(),
         };
         let order_id = self.integer(&f, "orderID").unwrap_or(0);
-        Some((id.clone(), Event { id, message, order_id, span: node.span }))
+        Some((
+            id.clone(),
+            Event {
+                id,
+                message,
+                order_id,
+                span: node.span,
+            },
+        ))
     }
 
     /// One transition.
@@ -806,14 +1017,22 @@ impl Loader {
                 None
             }
         };
-        Some(Transition { event: event?, src, dst: dst?, span: node.span })
+        Some(Transition {
+            event: event?,
+            src,
+            dst: dst?,
+            span: node.span,
+        })
     }
 
     /// Every reference names an object that is defined.
     fn check_references(&mut self) {
         let refs = std::mem::take(&mut self.refs);
         for r in refs {
-            let defined = self.defined.get(plural(r.kind)).is_some_and(|ids| ids.contains(&r.id));
+            let defined = self
+                .defined
+                .get(plural(r.kind))
+                .is_some_and(|ids| ids.contains(&r.id));
             if !defined {
                 let (word, id) = (r.kind.word(), &r.id);
                 self.error(r.span, format!("unknown {word} \"{id}\""));
@@ -824,17 +1043,26 @@ impl Loader {
     /// Start state, Get Started event, reachability, dead ends and
     /// Messenger's limits.
     fn check_conversation(&mut self, config: &Config, top: &IndexMap<String, &Node>) {
-        let start_span = top.get("initialState").map(|n| n.span).unwrap_or(Span { line: 1, col: 1 });
+        let start_span = top
+            .get("initialState")
+            .map(|n| n.span)
+            .unwrap_or(Span { line: 1, col: 1 });
         if !config.states.contains_key(&config.initial_state) && !config.states.is_empty() {
             let id = &config.initial_state;
-            self.error(start_span, format!("start state \"{id}\" is not defined (set `initialState`)"));
+            self.error(
+                start_span,
+                format!("start state \"{id}\" is not defined (set `initialState`)"),
+            );
             return;
         }
-        if let Some(node) = top.get("getStartedEvent") {
-            if !config.events.contains_key(&config.get_started_event) {
-                let id = &config.get_started_event;
-                self.error(node.span, format!("unknown event \"{id}\" in `getStartedEvent`"));
-            }
+        if let Some(node) = top.get("getStartedEvent")
+            && !config.events.contains_key(&config.get_started_event)
+        {
+            let id = &config.get_started_event;
+            self.error(
+                node.span,
+                format!("unknown event \"{id}\" in `getStartedEvent`"),
+            );
         }
         self.warn_unreachable(config);
         self.warn_dead_ends(config);
@@ -846,16 +1074,26 @@ impl Loader {
         let mut seen: HashSet<&str> = HashSet::from([config.initial_state.as_str()]);
         let mut queue = VecDeque::from([config.initial_state.as_str()]);
         while let Some(state) = queue.pop_front() {
-            let next = config.transitions.iter().filter(|t| t.src.iter().any(|s| s == state));
+            let next = config
+                .transitions
+                .iter()
+                .filter(|t| t.src.iter().any(|s| s == state));
             for t in next {
                 if seen.insert(t.dst.as_str()) {
                     queue.push_back(t.dst.as_str());
                 }
             }
         }
-        for state in config.states.values().filter(|s| !seen.contains(s.id.as_str())) {
+        for state in config
+            .states
+            .values()
+            .filter(|s| !seen.contains(s.id.as_str()))
+        {
             let (id, start) = (&state.id, &config.initial_state);
-            self.warn(state.span, format!("state \"{id}\" cannot be reached from \"{start}\""));
+            self.warn(
+                state.span,
+                format!("state \"{id}\" cannot be reached from \"{start}\""),
+            );
         }
     }
 
@@ -865,7 +1103,10 @@ impl Loader {
             let has_exit = config.transitions.iter().any(|t| t.src.contains(&state.id));
             if !has_exit && state.default_handler.is_none() {
                 let id = &state.id;
-                self.warn(state.span, format!("state \"{id}\" is a dead end: no events lead out of it"));
+                self.warn(
+                    state.span,
+                    format!("state \"{id}\" is a dead end: no events lead out of it"),
+                );
             }
         }
     }

@@ -119,7 +119,10 @@ fn parse_in_order(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder::default();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| scan_error(text, &e))?;
-        let at = Span { line: span.start.line(), col: span.start.col() + 1 };
+        let at = Span {
+            line: span.start.line(),
+            col: span.start.col() + 1,
+        };
         builder.event(event, at);
     }
     Ok(builder.documents)
@@ -128,7 +131,10 @@ fn parse_in_order(text: &str) -> Result<Vec<Node>, YamlError> {
 /// Turn a parser error into ours, naming the alias when one is unknown.
 fn scan_error(text: &str, err: &ScanError) -> YamlError {
     let mark = err.marker();
-    let span = Span { line: mark.line(), col: mark.col() + 1 };
+    let span = Span {
+        line: mark.line(),
+        col: mark.col() + 1,
+    };
     let message = if err.info().contains("unknown anchor") {
         let name = alias_name_at(text, mark.index());
         format!("unknown alias *{name}: no anchor &{name} is defined")
@@ -174,7 +180,10 @@ impl Builder {
         match event {
             Event::Scalar(value, style, anchor, _) => {
                 let plain = matches!(style, ScalarStyle::Plain);
-                let kind = NodeKind::Scalar { value: value.into_owned(), plain };
+                let kind = NodeKind::Scalar {
+                    value: value.into_owned(),
+                    plain,
+                };
                 self.finish(Node { span: at, kind }, anchor);
             }
             Event::Alias(id) => {
@@ -199,7 +208,11 @@ impl Builder {
     /// Start a collection.
     fn open(&mut self, kind: NodeKind, anchor: usize, at: Span) {
         let node = Node { span: at, kind };
-        self.stack.push(Frame { node, anchor, key: None });
+        self.stack.push(Frame {
+            node,
+            anchor,
+            key: None,
+        });
     }
 
     /// Attach a finished node to its parent, or end the document.
@@ -237,7 +250,9 @@ impl Reordered {
     /// two (documents are split at `---` lines in column 0).
     fn swap_documents(text: &str) -> Option<Reordered> {
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
-        let starts: Vec<usize> = (0..lines.len()).filter(|&i| is_doc_start(lines[i])).collect();
+        let starts: Vec<usize> = (0..lines.len())
+            .filter(|&i| is_doc_start(lines[i]))
+            .collect();
         let second = match starts.as_slice() {
             [0, second] => *second,
             [second] if *second > 0 => *second,
@@ -337,7 +352,16 @@ mod tests {
     fn quoted_scalars_are_not_plain() {
         let docs = parse("a: \"1\"\nb: 1\n").unwrap();
         let a = &docs[0].get("a").unwrap().kind;
-        assert_eq!(a, &NodeKind::Scalar { value: "1".into(), plain: false });
-        assert!(matches!(docs[0].get("b").unwrap().kind, NodeKind::Scalar { plain: true, .. }));
+        assert_eq!(
+            a,
+            &NodeKind::Scalar {
+                value: "1".into(),
+                plain: false
+            }
+        );
+        assert!(matches!(
+            docs[0].get("b").unwrap().kind,
+            NodeKind::Scalar { plain: true, .. }
+        ));
     }
 }

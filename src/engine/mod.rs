@@ -71,7 +71,9 @@ impl<'c> Engine<'c> {
     /// is none yet or when it no longer exists in the config.
     pub fn current<'a>(&self, stored: Option<&'a str>) -> &'c State {
         let fallback = &self.config.states[self.config.initial_state.as_str()];
-        stored.and_then(|id| self.config.states.get(id)).unwrap_or(fallback)
+        stored
+            .and_then(|id| self.config.states.get(id))
+            .unwrap_or(fallback)
     }
 
     /// Decide what one message does.
@@ -86,7 +88,10 @@ impl<'c> Engine<'c> {
             let start = self.current(None);
             return match self.event_for(start, input) {
                 Some(event) => self.take(who, start, event),
-                None => Step::Move { state: start.id.clone(), reply: self.state_reply(start) },
+                None => Step::Move {
+                    state: start.id.clone(),
+                    reply: self.state_reply(start),
+                },
             };
         }
         match (input, &state.default_handler) {
@@ -99,24 +104,36 @@ impl<'c> Engine<'c> {
 
     /// The message and buttons of a state.
     pub fn state_reply(&self, state: &State) -> Reply {
-        Reply { text: state.message.trim_end().to_string(), output: None, buttons: self.buttons(state) }
+        Reply {
+            text: state.message.trim_end().to_string(),
+            output: None,
+            buttons: self.buttons(state),
+        }
     }
 
     /// The events leading out of a state as buttons, ordered by `orderID`
     /// (ties keep file order), each event once.
     pub fn buttons(&self, state: &State) -> Vec<Button> {
         let mut events: Vec<(usize, &crate::config::Event)> = Vec::new();
-        for t in self.config.transitions.iter().filter(|t| t.src.contains(&state.id)) {
-            if let Some((index, _, event)) = self.config.events.get_full(&t.event) {
-                if !events.iter().any(|(i, _)| *i == index) {
-                    events.push((index, event));
-                }
+        for t in self
+            .config
+            .transitions
+            .iter()
+            .filter(|t| t.src.contains(&state.id))
+        {
+            if let Some((index, _, event)) = self.config.events.get_full(&t.event)
+                && !events.iter().any(|(i, _)| *i == index)
+            {
+                events.push((index, event));
             }
         }
         events.sort_by_key(|(index, e)| (e.order_id, *index));
         events
             .into_iter()
-            .map(|(_, e)| Button { title: e.message.clone(), payload: e.id.clone() })
+            .map(|(_, e)| Button {
+                title: e.message.clone(),
+                payload: e.id.clone(),
+            })
             .collect()
     }
 
@@ -139,7 +156,10 @@ impl<'c> Engine<'c> {
             .and_then(|e| self.event_for(state, &Input::Payload(e.to_string())))
             .map(|event| self.take(who, state, event));
         match next {
-            Some(Step::Move { state, reply: moved }) => {
+            Some(Step::Move {
+                state,
+                reply: moved,
+            }) => {
                 replies.push(moved);
                 (replies, Some(state))
             }
@@ -168,7 +188,8 @@ impl<'c> Engine<'c> {
                 let exact = outgoing.iter().position(|e| e.id == text);
                 let loose = || {
                     outgoing.iter().position(|e| {
-                        e.id.eq_ignore_ascii_case(text) || e.message.trim().eq_ignore_ascii_case(text)
+                        e.id.eq_ignore_ascii_case(text)
+                            || e.message.trim().eq_ignore_ascii_case(text)
                     })
                 };
                 exact.or_else(loose).map(|i| outgoing.swap_remove(i))
@@ -192,26 +213,54 @@ impl<'c> Engine<'c> {
         let dst = &self.config.states[transition.dst.as_str()];
         if !who.check(self.config, &dst.permissions).is_allowed() {
             let text = format!("Sorry, you don't have access to \"{}\".", event.message);
-            return Step::Stay { reply: Reply { text, output: None, buttons: self.buttons(state) } };
+            return Step::Stay {
+                reply: Reply {
+                    text,
+                    output: None,
+                    buttons: self.buttons(state),
+                },
+            };
         }
-        Step::Move { state: dst.id.clone(), reply: self.state_reply(dst) }
+        Step::Move {
+            state: dst.id.clone(),
+            reply: self.state_reply(dst),
+        }
     }
 
     /// Free text for a state's handler.
     fn handler_step(&self, who: &Principal, state: &State, command: &Command, text: &str) -> Step {
         if let Err(problem) = check_input(command, text) {
-            let reply = Reply { text: problem, output: None, buttons: self.buttons(state) };
+            let reply = Reply {
+                text: problem,
+                output: None,
+                buttons: self.buttons(state),
+            };
             return Step::Stay { reply };
         }
         let (command_id, input) = (command.id.clone(), text.to_string());
         if who.may_run(self.config, command) {
-            return Step::Run { command: command_id, input };
+            return Step::Run {
+                command: command_id,
+                input,
+            };
         }
         if command.approved_by.is_some() {
-            return Step::Ask { command: command_id, input };
+            return Step::Ask {
+                command: command_id,
+                input,
+            };
         }
-        let text = format!("Sorry, you are not allowed to run \"{}\".", command.pretty_name);
-        Step::Stay { reply: Reply { text, output: None, buttons: self.buttons(state) } }
+        let text = format!(
+            "Sorry, you are not allowed to run \"{}\".",
+            command.pretty_name
+        );
+        Step::Stay {
+            reply: Reply {
+                text,
+                output: None,
+                buttons: self.buttons(state),
+            },
+        }
     }
 
     /// The not-understood reply, with the state's buttons again.
@@ -222,7 +271,13 @@ impl<'c> Engine<'c> {
         } else {
             "Sorry, I didn't understand that. Please choose one of the options.".to_string()
         };
-        Step::Stay { reply: Reply { text, output: None, buttons } }
+        Step::Stay {
+            reply: Reply {
+                text,
+                output: None,
+                buttons,
+            },
+        }
     }
 }
 
@@ -232,13 +287,17 @@ pub fn check_input(command: &Command, text: &str) -> Result<(), String> {
     if let Some(max) = rules.max_length {
         let len = text.chars().count();
         if len > max {
-            return Err(format!("That's too long: at most {max} characters, please (got {len})."));
+            return Err(format!(
+                "That's too long: at most {max} characters, please (got {len})."
+            ));
         }
     }
-    if let (Some(re), Some(pattern)) = (&rules.pattern, &rules.pattern_text) {
-        if !re.is_match(text) {
-            return Err(format!("That doesn't look right: the input must match {pattern}"));
-        }
+    if let (Some(re), Some(pattern)) = (&rules.pattern, &rules.pattern_text)
+        && !re.is_match(text)
+    {
+        return Err(format!(
+            "That doesn't look right: the input must match {pattern}"
+        ));
     }
     Ok(())
 }
@@ -253,9 +312,16 @@ fn result_replies(command: &Command, outcome: &Outcome, limits: &Limits) -> Vec<
         (_, true) => String::new(),
         (_, false) => format!("Done: {}.", command.pretty_name),
     };
-    let mut replies =
-        vec![Reply { text, output: show.then(|| output.to_string()), buttons: Vec::new() }];
-    if let Some(extra) = command.on_success.as_deref().filter(|_| outcome.status.is_success()) {
+    let mut replies = vec![Reply {
+        text,
+        output: show.then(|| output.to_string()),
+        buttons: Vec::new(),
+    }];
+    if let Some(extra) = command
+        .on_success
+        .as_deref()
+        .filter(|_| outcome.status.is_success())
+    {
         replies.push(Reply::text(extra.trim_end()));
     }
     replies

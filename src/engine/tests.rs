@@ -11,7 +11,9 @@ const HOMELAB: &str = include_str!("../../tests/fixtures/configs/homelab-origina
 const OWNER: &str = "7000000000000001";
 
 fn homelab() -> Config {
-    load_str(HOMELAB, Path::new("homelab.yaml")).expect("homelab config loads").config
+    load_str(HOMELAB, Path::new("homelab.yaml"))
+        .expect("homelab config loads")
+        .config
 }
 
 fn titles(reply: &Reply) -> Vec<&str> {
@@ -49,19 +51,34 @@ fn outcome(status: Status, output: &str) -> Outcome {
 fn get_started_moves_from_initial_to_hello_with_sorted_buttons() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), e.current(None), Some(&payload("GetStarted")));
-    let Step::Move { state, reply } = step else { panic!("{step:?}") };
+    let step = e.respond(
+        &Principal::guest(),
+        e.current(None),
+        Some(&payload("GetStarted")),
+    );
+    let Step::Move { state, reply } = step else {
+        panic!("{step:?}")
+    };
     assert_eq!(state, "Hello");
     assert_eq!(reply.text, "How can I help?");
-    assert_eq!(titles(&reply), ["Service Info", "Setup", "Reset conversation"]);
+    assert_eq!(
+        titles(&reply),
+        ["Service Info", "Setup", "Reset conversation"]
+    );
 }
 
 #[test]
 fn help_on_info_is_a_self_loop_answering_with_the_info_message() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), &c.states["Info"], Some(&payload("Help")));
-    let Step::Move { state, reply } = step else { panic!("{step:?}") };
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["Info"],
+        Some(&payload("Help")),
+    );
+    let Step::Move { state, reply } = step else {
+        panic!("{step:?}")
+    };
     assert_eq!(state, "Info");
     assert_eq!(reply.text, "Get more information about my services.");
     assert!(titles(&reply).contains(&"Help"));
@@ -71,11 +88,23 @@ fn help_on_info_is_a_self_loop_answering_with_the_info_message() {
 fn buttons_follow_order_id_and_ties_keep_file_order() {
     let c = homelab();
     let e = Engine::new(&c);
-    let got: Vec<String> = e.buttons(&c.states["Info"]).into_iter().map(|b| b.payload).collect();
+    let got: Vec<String> = e
+        .buttons(&c.states["Info"])
+        .into_iter()
+        .map(|b| b.payload)
+        .collect();
     let want = [
-        "ShowBlogInfo", "ShowGrafanaInfo", "ShowPrivatebinInfo", "ShowHackmdInfo",
-        "ShowKMSInfo", "ShowMailInfo", "ShowStatusPageInfo", "ShowWireguardInfo",
-        "ShowF1Info", "Help", "Back",
+        "ShowBlogInfo",
+        "ShowGrafanaInfo",
+        "ShowPrivatebinInfo",
+        "ShowHackmdInfo",
+        "ShowKMSInfo",
+        "ShowMailInfo",
+        "ShowStatusPageInfo",
+        "ShowWireguardInfo",
+        "ShowF1Info",
+        "Help",
+        "Back",
     ];
     assert_eq!(got, want);
 }
@@ -84,9 +113,17 @@ fn buttons_follow_order_id_and_ties_keep_file_order() {
 fn typed_text_matches_an_event_title_ignoring_case() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), &c.states["Hello"], Some(&text("setup")));
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["Hello"],
+        Some(&text("setup")),
+    );
     assert_eq!(moved_to(&step), "Setup");
-    let step = e.respond(&Principal::guest(), &c.states["Setup"], Some(&text("Setup VPN")));
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["Setup"],
+        Some(&text("Setup VPN")),
+    );
     assert_eq!(moved_to(&step), "SetupWireguard");
 }
 
@@ -95,24 +132,42 @@ fn unknown_text_without_a_handler_is_not_understood_with_buttons_again() {
     let c = homelab();
     let e = Engine::new(&c);
     let step = e.respond(&Principal::guest(), &c.states["Hello"], Some(&text("hmm")));
-    let Step::Stay { reply } = step else { panic!("{step:?}") };
+    let Step::Stay { reply } = step else {
+        panic!("{step:?}")
+    };
     assert!(reply.text.contains("didn't understand"));
-    assert_eq!(titles(&reply), ["Service Info", "Setup", "Reset conversation"]);
+    assert_eq!(
+        titles(&reply),
+        ["Service Info", "Setup", "Reset conversation"]
+    );
 }
 
 #[test]
 fn a_message_with_nothing_readable_is_not_understood() {
     let c = homelab();
     let e = Engine::new(&c);
-    assert!(matches!(e.respond(&Principal::guest(), &c.states["Hello"], None), Step::Stay { .. }));
+    assert!(matches!(
+        e.respond(&Principal::guest(), &c.states["Hello"], None),
+        Step::Stay { .. }
+    ));
 }
 
 #[test]
 fn guest_text_in_a_handler_state_asks_for_approval() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), &c.states["SetupWireguard"], Some(&text("Alex")));
-    assert_eq!(step, Step::Ask { command: "setup_wireguard".into(), input: "Alex".into() });
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["SetupWireguard"],
+        Some(&text("Alex")),
+    );
+    assert_eq!(
+        step,
+        Step::Ask {
+            command: "setup_wireguard".into(),
+            input: "Alex".into()
+        }
+    );
 }
 
 #[test]
@@ -121,14 +176,24 @@ fn owner_text_in_a_handler_state_runs_the_command() {
     let e = Engine::new(&c);
     let owner = Principal::resolve(&c, Some(OWNER));
     let step = e.respond(&owner, &c.states["SetupWireguard"], Some(&text("Alex")));
-    assert_eq!(step, Step::Run { command: "setup_wireguard".into(), input: "Alex".into() });
+    assert_eq!(
+        step,
+        Step::Run {
+            command: "setup_wireguard".into(),
+            input: "Alex".into()
+        }
+    );
 }
 
 #[test]
 fn back_in_a_handler_state_is_an_event_not_handler_input() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), &c.states["SetupWireguard"], Some(&text("Back")));
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["SetupWireguard"],
+        Some(&text("Back")),
+    );
     assert_eq!(moved_to(&step), "Setup");
 }
 
@@ -136,7 +201,11 @@ fn back_in_a_handler_state_is_an_event_not_handler_input() {
 fn a_stale_payload_in_a_handler_state_is_never_handler_input() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), &c.states["SetupWireguard"], Some(&payload("Alex")));
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["SetupWireguard"],
+        Some(&payload("Alex")),
+    );
     assert!(matches!(step, Step::Stay { .. }), "{step:?}");
 }
 
@@ -144,7 +213,11 @@ fn a_stale_payload_in_a_handler_state_is_never_handler_input() {
 fn get_started_from_any_state_restarts_the_conversation() {
     let c = homelab();
     let e = Engine::new(&c);
-    let step = e.respond(&Principal::guest(), &c.states["Blog"], Some(&payload("GetStarted")));
+    let step = e.respond(
+        &Principal::guest(),
+        &c.states["Blog"],
+        Some(&payload("GetStarted")),
+    );
     assert_eq!(moved_to(&step), "Hello");
 }
 
@@ -189,7 +262,9 @@ statemachine:
 
 fn guarded() -> Config {
     let text = GUARDED.replace("*Open", "Open");
-    load_str(&text, Path::new("guarded.yaml")).expect("guarded config loads").config
+    load_str(&text, Path::new("guarded.yaml"))
+        .expect("guarded config loads")
+        .config
 }
 
 #[test]
@@ -198,10 +273,15 @@ fn entering_a_state_needs_its_permissions() {
     let e = Engine::new(&c);
     let start = &c.states["Start"];
     let step = e.respond(&Principal::guest(), start, Some(&payload("Open")));
-    let Step::Stay { reply } = step else { panic!("{step:?}") };
+    let Step::Stay { reply } = step else {
+        panic!("{step:?}")
+    };
     assert!(reply.text.contains("don't have access"));
     let member = Principal::resolve(&c, Some("u1"));
-    assert_eq!(moved_to(&e.respond(&member, start, Some(&payload("Open")))), "Vault");
+    assert_eq!(
+        moved_to(&e.respond(&member, start, Some(&payload("Open")))),
+        "Vault"
+    );
 }
 
 #[test]
@@ -214,7 +294,13 @@ fn input_rules_are_checked_before_anything_runs() {
     let bad = e.respond(&Principal::guest(), start, Some(&text("ab1")));
     assert!(matches!(&bad, Step::Stay { reply } if reply.text.contains("[a-z]+")));
     let ok = e.respond(&Principal::guest(), start, Some(&text("abc")));
-    assert_eq!(ok, Step::Run { command: "echo".into(), input: "abc".into() });
+    assert_eq!(
+        ok,
+        Step::Run {
+            command: "echo".into(),
+            input: "abc".into()
+        }
+    );
 }
 
 #[test]
@@ -222,7 +308,10 @@ fn a_command_without_approvers_is_refused_to_those_who_lack_permission() {
     let c = guarded();
     let e = Engine::new(&c);
     let step = e.respond(&Principal::guest(), &c.states["Locked"], Some(&text("go")));
-    assert!(matches!(&step, Step::Stay { reply } if reply.text.contains("not allowed")), "{step:?}");
+    assert!(
+        matches!(&step, Step::Stay { reply } if reply.text.contains("not allowed")),
+        "{step:?}"
+    );
 }
 
 #[test]
@@ -231,8 +320,13 @@ fn a_successful_run_shows_output_then_on_success() {
     let e = Engine::new(&c);
     let (start, cmd) = (&c.states["Start"], &c.commands["echo"]);
     let limits = Limits::default();
-    let (replies, next) =
-        e.after_run(&Principal::guest(), start, cmd, &outcome(Status::Success, "abc\n"), &limits);
+    let (replies, next) = e.after_run(
+        &Principal::guest(),
+        start,
+        cmd,
+        &outcome(Status::Success, "abc\n"),
+        &limits,
+    );
     assert_eq!(next, None);
     assert_eq!(replies[0].output.as_deref(), Some("abc"));
     assert_eq!(replies[1].text, "All good.");
@@ -245,10 +339,19 @@ fn a_failed_run_says_why_and_skips_on_success() {
     let e = Engine::new(&c);
     let (start, cmd) = (&c.states["Start"], &c.commands["echo"]);
     let limits = Limits::default();
-    let (replies, _) =
-        e.after_run(&Principal::guest(), start, cmd, &outcome(Status::TimedOut, ""), &limits);
+    let (replies, _) = e.after_run(
+        &Principal::guest(),
+        start,
+        cmd,
+        &outcome(Status::TimedOut, ""),
+        &limits,
+    );
     assert_eq!(replies.len(), 1);
-    assert!(replies[0].text.contains("ran longer than 30s"), "{}", replies[0].text);
+    assert!(
+        replies[0].text.contains("ran longer than 30s"),
+        "{}",
+        replies[0].text
+    );
 }
 
 #[test]

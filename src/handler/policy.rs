@@ -70,7 +70,6 @@ pub struct Capabilities {
     pub network: Vec<String>,
 }
 
-
 impl Limits {
     /// The limits for a run: the command's requests, filled from the
     /// defaults, then capped by the principal's roles. For each limit the
@@ -107,9 +106,21 @@ impl Capabilities {
     ) -> Capabilities {
         let grants: Vec<&Grants> = roles.iter().map(|r| &r.grants).collect();
         Capabilities {
-            dirs: needs.dirs.iter().filter_map(|g| granted_dir(g, &grants)).collect(),
-            env: needs.env.iter().filter_map(|n| granted_env(n, &grants, server_env)).collect(),
-            network: needs.network.iter().filter_map(|n| granted_host(n, &grants)).collect(),
+            dirs: needs
+                .dirs
+                .iter()
+                .filter_map(|g| granted_dir(g, &grants))
+                .collect(),
+            env: needs
+                .env
+                .iter()
+                .filter_map(|n| granted_env(n, &grants, server_env))
+                .collect(),
+            network: needs
+                .network
+                .iter()
+                .filter_map(|n| granted_host(n, &grants))
+                .collect(),
         }
     }
 }
@@ -119,14 +130,26 @@ impl Capabilities {
 pub fn ungranted(needs: &Needs, roles: &[&Role]) -> Vec<String> {
     let grants: Vec<&Grants> = roles.iter().map(|r| &r.grants).collect();
     let mut missing = Vec::new();
-    for dir in needs.dirs.iter().filter(|d| granted_dir(d, &grants).is_none()) {
+    for dir in needs
+        .dirs
+        .iter()
+        .filter(|d| granted_dir(d, &grants).is_none())
+    {
         missing.push(format!("dir {dir}"));
     }
-    let any_env = |name: &str| grants.iter().any(|g| g.env.iter().any(|e| e.name() == name));
+    let any_env = |name: &str| {
+        grants
+            .iter()
+            .any(|g| g.env.iter().any(|e| e.name() == name))
+    };
     for name in needs.env.iter().filter(|n| !any_env(n)) {
         missing.push(format!("env {name}"));
     }
-    for host in needs.network.iter().filter(|h| granted_host(h, &grants).is_none()) {
+    for host in needs
+        .network
+        .iter()
+        .filter(|h| granted_host(h, &grants).is_none())
+    {
         missing.push(format!("network {host}"));
     }
     missing
@@ -135,9 +158,16 @@ pub fn ungranted(needs: &Needs, roles: &[&Role]) -> Vec<String> {
 /// The grant for a guest path; read-write wins over read-only.
 fn granted_dir(guest: &str, grants: &[&Grants]) -> Option<DirCapability> {
     let guest = guest.trim_end_matches('/');
-    let matching = grants.iter().flat_map(|g| &g.dirs).filter(|d| d.guest.trim_end_matches('/') == guest);
+    let matching = grants
+        .iter()
+        .flat_map(|g| &g.dirs)
+        .filter(|d| d.guest.trim_end_matches('/') == guest);
     let best = matching.max_by_key(|d| d.access == Access::ReadWrite)?;
-    Some(DirCapability { host: best.host.clone(), guest: best.guest.clone(), access: best.access })
+    Some(DirCapability {
+        host: best.host.clone(),
+        guest: best.guest.clone(),
+        access: best.access,
+    })
 }
 
 /// The value of a granted variable; fixed values win over pass-through.
@@ -146,7 +176,10 @@ fn granted_env(
     grants: &[&Grants],
     server_env: &dyn Fn(&str) -> Option<String>,
 ) -> Option<(String, String)> {
-    let all = grants.iter().flat_map(|g| &g.env).filter(|e| e.name() == name);
+    let all = grants
+        .iter()
+        .flat_map(|g| &g.env)
+        .filter(|e| e.name() == name);
     let mut inherit = false;
     for grant in all {
         match grant {
@@ -154,7 +187,11 @@ fn granted_env(
             EnvGrant::Inherit(_) => inherit = true,
         }
     }
-    if inherit { server_env(name).map(|v| (name.to_string(), v)) } else { None }
+    if inherit {
+        server_env(name).map(|v| (name.to_string(), v))
+    } else {
+        None
+    }
 }
 
 /// A needed `host[:port]` narrowed by the first grant that covers it.
@@ -187,7 +224,10 @@ impl HostRule {
             Some((h, p)) => (h, Some(p.parse().ok()?)),
             None => (text, None),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         (!host.is_empty()).then_some(HostRule { host, port })
     }
 
@@ -201,13 +241,20 @@ impl HostRule {
             (Some(a), Some(b)) if a != b => return None,
             (a, b) => a.or(b),
         };
-        host_ok.then(|| HostRule { host: self.host.clone(), port })
+        host_ok.then(|| HostRule {
+            host: self.host.clone(),
+            port,
+        })
     }
 }
 
 impl std::fmt::Display for HostRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         match self.port {
             Some(p) => write!(f, "{host}:{p}"),
             None => write!(f, "{host}:*"),
@@ -221,7 +268,12 @@ mod tests {
     use crate::config::{DirGrant, Span};
 
     fn role(grants: Grants) -> Role {
-        Role { id: "r".into(), permissions: vec![], grants, span: Span::default() }
+        Role {
+            id: "r".into(),
+            permissions: vec![],
+            grants,
+            span: Span::default(),
+        }
     }
 
     fn no_env(_: &str) -> Option<String> {
@@ -231,7 +283,11 @@ mod tests {
     #[test]
     fn nothing_needed_means_nothing_granted() {
         let r = role(Grants {
-            dirs: vec![DirGrant { host: "/srv".into(), guest: "/data".into(), access: Access::ReadWrite }],
+            dirs: vec![DirGrant {
+                host: "/srv".into(),
+                guest: "/data".into(),
+                access: Access::ReadWrite,
+            }],
             env: vec![EnvGrant::Fixed("A".into(), "1".into())],
             network: vec!["example.com:443".into()],
             limits: LimitsSpec::default(),
@@ -243,58 +299,132 @@ mod tests {
     #[test]
     fn needs_are_kept_only_where_granted() {
         let r = role(Grants {
-            dirs: vec![DirGrant { host: "/srv".into(), guest: "/data".into(), access: Access::ReadOnly }],
-            env: vec![EnvGrant::Inherit("TOKEN".into()), EnvGrant::Fixed("MODE".into(), "prod".into())],
+            dirs: vec![DirGrant {
+                host: "/srv".into(),
+                guest: "/data".into(),
+                access: Access::ReadOnly,
+            }],
+            env: vec![
+                EnvGrant::Inherit("TOKEN".into()),
+                EnvGrant::Fixed("MODE".into(), "prod".into()),
+            ],
             network: vec!["*.example.com:443".into(), "10.0.0.1".into()],
             limits: LimitsSpec::default(),
         });
         let needs = Needs {
             dirs: vec!["/data".into(), "/etc".into()],
             env: vec!["TOKEN".into(), "MODE".into(), "HOME".into()],
-            network: vec!["api.example.com".into(), "example.org:443".into(), "10.0.0.1:22".into()],
+            network: vec![
+                "api.example.com".into(),
+                "example.org:443".into(),
+                "10.0.0.1:22".into(),
+            ],
         };
         let env = |n: &str| (n == "TOKEN").then(|| "secret".to_string());
         let caps = Capabilities::effective(&needs, &[&r], &env);
         assert_eq!(caps.dirs.len(), 1);
         assert_eq!(caps.dirs[0].host, PathBuf::from("/srv"));
-        assert_eq!(caps.env, vec![("TOKEN".into(), "secret".into()), ("MODE".into(), "prod".into())]);
+        assert_eq!(
+            caps.env,
+            vec![
+                ("TOKEN".into(), "secret".into()),
+                ("MODE".into(), "prod".into())
+            ]
+        );
         assert_eq!(caps.network, vec!["api.example.com:443", "10.0.0.1:22"]);
-        assert_eq!(ungranted(&needs, &[&r]), vec!["dir /etc", "env HOME", "network example.org:443"]);
+        assert_eq!(
+            ungranted(&needs, &[&r]),
+            vec!["dir /etc", "env HOME", "network example.org:443"]
+        );
     }
 
     #[test]
     fn read_write_wins_when_two_roles_grant_the_same_dir() {
         let ro = role(Grants {
-            dirs: vec![DirGrant { host: "/a".into(), guest: "/data".into(), access: Access::ReadOnly }],
+            dirs: vec![DirGrant {
+                host: "/a".into(),
+                guest: "/data".into(),
+                access: Access::ReadOnly,
+            }],
             ..Grants::default()
         });
         let rw = role(Grants {
-            dirs: vec![DirGrant { host: "/b".into(), guest: "/data".into(), access: Access::ReadWrite }],
+            dirs: vec![DirGrant {
+                host: "/b".into(),
+                guest: "/data".into(),
+                access: Access::ReadWrite,
+            }],
             ..Grants::default()
         });
-        let needs = Needs { dirs: vec!["/data".into()], ..Needs::default() };
+        let needs = Needs {
+            dirs: vec!["/data".into()],
+            ..Needs::default()
+        };
         let caps = Capabilities::effective(&needs, &[&ro, &rw], &no_env);
         assert_eq!(caps.dirs[0].access, Access::ReadWrite);
     }
 
     #[test]
     fn limits_default_then_cap_at_the_most_generous_ceiling() {
-        let asked = LimitsSpec { fuel: Some(5_000), memory: Some(1 << 30), ..LimitsSpec::default() };
-        let tight = role(Grants { limits: LimitsSpec { memory: Some(1 << 20), ..Default::default() }, ..Default::default() });
-        let loose = role(Grants { limits: LimitsSpec { memory: Some(1 << 25), ..Default::default() }, ..Default::default() });
+        let asked = LimitsSpec {
+            fuel: Some(5_000),
+            memory: Some(1 << 30),
+            ..LimitsSpec::default()
+        };
+        let tight = role(Grants {
+            limits: LimitsSpec {
+                memory: Some(1 << 20),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let loose = role(Grants {
+            limits: LimitsSpec {
+                memory: Some(1 << 25),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
         let limits = Limits::effective(&asked, &[&tight, &loose]);
         assert_eq!(limits.memory, 1 << 25);
         assert_eq!(limits.fuel, 5_000);
         assert_eq!(limits.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(Limits::effective(&LimitsSpec::default(), &[]), Limits::default());
+        assert_eq!(
+            Limits::effective(&LimitsSpec::default(), &[]),
+            Limits::default()
+        );
     }
 
     #[test]
     fn host_rules_parse_ports_wildcards_and_ipv6() {
-        assert_eq!(HostRule::parse("a.b:80"), Some(HostRule { host: "a.b".into(), port: Some(80) }));
-        assert_eq!(HostRule::parse("a.b:*"), Some(HostRule { host: "a.b".into(), port: None }));
-        assert_eq!(HostRule::parse("::1"), Some(HostRule { host: "::1".into(), port: None }));
-        assert_eq!(HostRule::parse("[::1]:8080"), Some(HostRule { host: "::1".into(), port: Some(8080) }));
+        assert_eq!(
+            HostRule::parse("a.b:80"),
+            Some(HostRule {
+                host: "a.b".into(),
+                port: Some(80)
+            })
+        );
+        assert_eq!(
+            HostRule::parse("a.b:*"),
+            Some(HostRule {
+                host: "a.b".into(),
+                port: None
+            })
+        );
+        assert_eq!(
+            HostRule::parse("::1"),
+            Some(HostRule {
+                host: "::1".into(),
+                port: None
+            })
+        );
+        assert_eq!(
+            HostRule::parse("[::1]:8080"),
+            Some(HostRule {
+                host: "::1".into(),
+                port: Some(8080)
+            })
+        );
         assert_eq!(HostRule::parse("a.b:http"), None);
     }
 }

@@ -33,11 +33,18 @@ impl Prepared {
             })
             .collect();
         let Some((first, _)) = wasm.first() else {
-            return Ok(Prepared { runtime: None, handlers: HashMap::new() });
+            return Ok(Prepared {
+                runtime: None,
+                handlers: HashMap::new(),
+            });
         };
         let runtime = WasmRuntime::new().map_err(|e| {
             let message = format!("failed to start the wasm runtime: {e:#}");
-            vec![PrepareError { command: first.id.clone(), span: first.span, message }]
+            vec![PrepareError {
+                command: first.id.clone(),
+                span: first.span,
+                message,
+            }]
         })?;
         let mut handlers = HashMap::new();
         let mut errors = Vec::new();
@@ -56,7 +63,10 @@ impl Prepared {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Prepared { runtime: Some(Arc::new(runtime)), handlers })
+        Ok(Prepared {
+            runtime: Some(Arc::new(runtime)),
+            handlers,
+        })
     }
 
     /// Run a wasm command.

@@ -10,8 +10,13 @@ fn check_accepts_the_original_homelab_config() {
     let out = sandbot(&["check", homelab().to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("16 states, 18 events, 21 transitions"), "{stdout}");
-    assert!(stdout.contains("SetupWireguard → setup_wireguard (shell, approved by role \"admin\")"));
+    assert!(
+        stdout.contains("16 states, 18 events, 21 transitions"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SetupWireguard → setup_wireguard (shell, approved by role \"admin\")")
+    );
 }
 
 /// The shipped example config is valid with no warnings at all.
@@ -58,13 +63,23 @@ fn check_rejects_each_invalid_config_with_its_expected_errors() {
 fn warnings_fail_check_only_when_strict() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warn.yaml");
-    fs::write(&path, "states:\n- id: Initial\n  message: hi\n  colour: blue\n- id: Lost\n").unwrap();
+    fs::write(
+        &path,
+        "states:\n- id: Initial\n  message: hi\n  colour: blue\n- id: Lost\n",
+    )
+    .unwrap();
     let path = path.to_str().unwrap();
     let relaxed = sandbot(&["check", path]);
     let (_, stderr) = text(&relaxed);
     assert!(relaxed.status.success(), "{stderr}");
-    assert!(stderr.contains("warn.yaml:4:3: warning: unknown key `colour` in state"), "{stderr}");
-    assert!(stderr.contains("warn.yaml:5:3: warning: state \"Lost\" cannot be reached"), "{stderr}");
+    assert!(
+        stderr.contains("warn.yaml:4:3: warning: unknown key `colour` in state"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warn.yaml:5:3: warning: state \"Lost\" cannot be reached"),
+        "{stderr}"
+    );
     assert_eq!(sandbot(&["check", "--strict", path]).status.code(), Some(1));
 }
 
@@ -73,9 +88,17 @@ fn warnings_fail_check_only_when_strict() {
 fn graph_prints_dot_and_mermaid() {
     let config = homelab();
     let dot = sandbot(&["graph", config.to_str().unwrap()]);
-    assert!(text(&dot).0.contains("\"Setup\" -> \"SetupWireguard\" [label=\"Setup VPN\"];"));
+    assert!(
+        text(&dot)
+            .0
+            .contains("\"Setup\" -> \"SetupWireguard\" [label=\"Setup VPN\"];")
+    );
     let mermaid = sandbot(&["graph", "--format", "mermaid", config.to_str().unwrap()]);
-    assert!(text(&mermaid).0.contains("Setup --> SetupWireguard: Setup VPN"));
+    assert!(
+        text(&mermaid)
+            .0
+            .contains("Setup --> SetupWireguard: Setup VPN")
+    );
 }
 
 /// `can-i` says yes with the granting chain, no with what is missing.
@@ -83,17 +106,33 @@ fn graph_prints_dot_and_mermaid() {
 fn can_i_explains_yes_and_no() {
     let config = homelab();
     let config = config.to_str().unwrap();
-    let args = |user| ["can-i", config, "--user", user, "--command", "setup_wireguard"];
+    let args = |user| {
+        [
+            "can-i",
+            config,
+            "--user",
+            user,
+            "--command",
+            "setup_wireguard",
+        ]
+    };
     let yes = sandbot(&args("7000000000000001"));
     assert_eq!(yes.status.code(), Some(0));
     let (stdout, _) = text(&yes);
     assert!(
-        stdout.contains("permission \"run-shell-commands-perm\" ← role \"admin\" ← group \"owner\""),
+        stdout
+            .contains("permission \"run-shell-commands-perm\" ← role \"admin\" ← group \"owner\""),
         "{stdout}"
     );
     let no = sandbot(&args("7000000000000042"));
     assert_eq!(no.status.code(), Some(1));
     let (stdout, _) = text(&no);
-    assert!(stdout.contains("missing permission \"run-shell-commands-perm\""), "{stdout}");
-    assert!(stdout.contains("approved by role \"admin\": Owner-fb (7000000000000001)"), "{stdout}");
+    assert!(
+        stdout.contains("missing permission \"run-shell-commands-perm\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("approved by role \"admin\": Owner-fb (7000000000000001)"),
+        "{stdout}"
+    );
 }

@@ -37,7 +37,11 @@ impl Homelab {
         let dir = tempfile::tempdir().unwrap();
         install_stubs(dir.path());
         let graph = GraphStandIn::start().await;
-        let mut bot = Homelab { graph, server: None, dir };
+        let mut bot = Homelab {
+            graph,
+            server: None,
+            dir,
+        };
         bot.server = Some(Server::start(&bot.options(config)));
         bot
     }
@@ -90,7 +94,10 @@ impl Homelab {
         self.send_fixture("postback_get_started.json").await;
         assert_eq!(self.nth_text(GUEST, 1).await, "How can I help?");
         self.send_fixture("message_text.json").await;
-        assert_eq!(self.nth_text(GUEST, 2).await, "What are you looking to setup?");
+        assert_eq!(
+            self.nth_text(GUEST, 2).await,
+            "What are you looking to setup?"
+        );
         self.send_fixture("message_quick_reply.json").await;
         assert!(self.nth_text(GUEST, 3).await.starts_with("I use wireguard"));
     }
@@ -98,10 +105,20 @@ impl Homelab {
     /// The guest asks for a VPN config named `name`; returns the approval
     /// request the owner got (its payloads).
     async fn guest_requests(&self, name: &str, owner_count: usize) -> (String, String) {
-        self.send(&text_body(GUEST, &format!("m_name_{name}_{owner_count}"), name)).await;
+        self.send(&text_body(
+            GUEST,
+            &format!("m_name_{name}_{owner_count}"),
+            name,
+        ))
+        .await;
         let request = &self.messages(OWNER, owner_count).await[owner_count - 1];
-        let replies = request["quick_replies"].as_array().expect("approval has buttons");
-        let titles: Vec<&str> = replies.iter().map(|r| r["title"].as_str().unwrap()).collect();
+        let replies = request["quick_replies"]
+            .as_array()
+            .expect("approval has buttons");
+        let titles: Vec<&str> = replies
+            .iter()
+            .map(|r| r["title"].as_str().unwrap())
+            .collect();
         assert_eq!(titles, ["Approve", "Deny"]);
         let payload = |i: usize| replies[i]["payload"].as_str().unwrap().to_string();
         (payload(0), payload(1))
@@ -124,7 +141,10 @@ fn install_stubs(dir: &Path) {
               pubkey) cat >/dev/null; echo cHVibGljLWtleQ==;;\nesac\n";
     write_script(&bin, "wg", wg);
     let log = dir.join("infra_cli.log");
-    let infra = format!("#!/bin/sh\necho \"$*\" >> '{}'\necho 10.8.0.7/32\n", log.display());
+    let infra = format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\necho 10.8.0.7/32\n",
+        log.display()
+    );
     write_script(&bin, "infra_cli", &infra);
 }
 
@@ -143,19 +163,36 @@ async fn guest_vpn_request_approved_by_owner_runs_and_replies() {
     bot.guest_to_setup_vpn().await;
     let (approve, _) = bot.guest_requests("Alex", 1).await;
     let ack = bot.nth_text(GUEST, 4).await;
-    assert!(ack.contains("You need approval to run \"Setup Wireguard\""), "{ack}");
+    assert!(
+        ack.contains("You need approval to run \"Setup Wireguard\""),
+        "{ack}"
+    );
     let request = bot.nth_text(OWNER, 1).await;
-    assert!(request.contains("asks to run \"Setup Wireguard\""), "{request}");
+    assert!(
+        request.contains("asks to run \"Setup Wireguard\""),
+        "{request}"
+    );
     assert!(request.contains("Alex"), "{request}");
 
     bot.send(&postback_body(OWNER, "m_ok", &approve)).await;
     let guest = bot.messages(GUEST, 6).await;
-    assert!(guest[4]["text"].as_str().unwrap().contains("Owner-fb approved your request"));
+    assert!(
+        guest[4]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Owner-fb approved your request")
+    );
     let output = guest[5]["text"].as_str().unwrap();
-    assert!(output.contains("Successfully added vpn config for Alex"), "{output}");
+    assert!(
+        output.contains("Successfully added vpn config for Alex"),
+        "{output}"
+    );
     assert!(output.contains("Address = 10.8.0.7/32"), "{output}");
     let summary = bot.nth_text(OWNER, 2).await;
-    assert!(summary.starts_with("Approved. Ran \"Setup Wireguard\""), "{summary}");
+    assert!(
+        summary.starts_with("Approved. Ran \"Setup Wireguard\""),
+        "{summary}"
+    );
     let calls = bot.stub_calls();
     assert_eq!(calls.len(), 1);
     assert!(calls[0].contains("-vpn-client-name Alex"), "{calls:?}");
@@ -201,14 +238,21 @@ async fn a_guest_cannot_decide_with_the_approve_payload() {
     let (approve, _) = bot.guest_requests("Alex", 1).await;
     bot.send(&postback_body(GUEST, "m_forged", &approve)).await;
     let refused = bot.nth_text(GUEST, 5).await;
-    assert_eq!(refused, "Sorry, you are not allowed to decide this request.");
+    assert_eq!(
+        refused,
+        "Sorry, you are not allowed to decide this request."
+    );
     // Typed, it is just more handler input: another request, nothing runs.
     bot.send(&text_body(GUEST, "m_typed", &approve)).await;
     bot.messages(OWNER, 2).await;
     assert!(bot.stub_calls().is_empty());
     bot.send(&postback_body(OWNER, "m_ok", &approve)).await;
     bot.messages(OWNER, 3).await;
-    assert_eq!(bot.stub_calls().len(), 1, "the real request is still pending");
+    assert_eq!(
+        bot.stub_calls().len(),
+        1,
+        "the real request is still pending"
+    );
 }
 
 /// State and a pending approval survive a restart, and the approval can
@@ -221,10 +265,16 @@ async fn state_and_pending_approval_survive_a_restart() {
     bot.restart();
     bot.send(&postback_body(OWNER, "m_ok", &approve)).await;
     let output = bot.nth_text(GUEST, 6).await;
-    assert!(output.contains("Successfully added vpn config for Alex"), "{output}");
+    assert!(
+        output.contains("Successfully added vpn config for Alex"),
+        "{output}"
+    );
     // The guest is still in SetupWireguard: Back leads to Setup.
     bot.send(&text_body(GUEST, "m_back", "Back")).await;
-    assert_eq!(bot.nth_text(GUEST, 7).await, "What are you looking to setup?");
+    assert_eq!(
+        bot.nth_text(GUEST, 7).await,
+        "What are you looking to setup?"
+    );
 }
 
 /// Forged, missing and wrong-algorithm signatures are refused and nothing
@@ -242,7 +292,10 @@ async fn bad_signatures_are_rejected_and_nothing_is_processed() {
     let header = Some(("x-hub-signature-256", sha1_as_256));
     assert_eq!(post_webhook(server, &get_started, header).await, 403);
     let md5 = Some(("x-hub-signature-256", "md5=00".to_string()));
-    assert!(matches!(post_webhook(server, &get_started, md5).await, 401 | 403));
+    assert!(matches!(
+        post_webhook(server, &get_started, md5).await,
+        401 | 403
+    ));
     assert_quiet(&bot, GUEST, 0).await;
 
     // Had any of those been processed, "Setup" would now be understood.
@@ -311,13 +364,19 @@ async fn shell_injection_in_input_creates_no_file() {
     ];
     bot.send(&postback_body(OWNER, "m_gs", "GetStarted")).await;
     bot.send(&text_body(OWNER, "m_setup", "Setup")).await;
-    bot.send(&text_body(OWNER, "m_alias", "SetupEmailAlias")).await;
+    bot.send(&text_body(OWNER, "m_alias", "SetupEmailAlias"))
+        .await;
     for (i, attempt) in attempts.iter().enumerate() {
-        bot.send(&text_body(OWNER, &format!("m_inj{i}"), attempt)).await;
+        bot.send(&text_body(OWNER, &format!("m_inj{i}"), attempt))
+            .await;
     }
     bot.messages(OWNER, 3 + attempts.len()).await;
     assert!(!target.exists(), "an injection attempt ran");
-    assert_eq!(bot.stub_calls().len(), attempts.len(), "each input ran the script once");
+    assert_eq!(
+        bot.stub_calls().len(),
+        attempts.len(),
+        "each input ran the script once"
+    );
 }
 
 /// Info → Help is a valid self-loop answered with the Info message.
@@ -329,8 +388,12 @@ async fn help_on_info_answers_with_the_info_message_and_buttons() {
     bot.send(&postback_body(GUEST, "m3", "Help")).await;
     let all = bot.messages(GUEST, 3).await;
     assert_eq!(all[2]["text"], "Get more information about my services.");
-    let titles: Vec<&str> =
-        all[2]["quick_replies"].as_array().unwrap().iter().map(|q| q["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = all[2]["quick_replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles.first(), Some(&"Blog info"));
     assert!(titles.contains(&"Help") && titles.contains(&"Back"));
 }
@@ -342,7 +405,10 @@ async fn a_handler_past_its_timeout_is_killed_with_its_children() {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     let config = dir.path().join("slow.yaml");
-    let script = format!("sleep 300 & echo $! >> '{p}'\\n sleep 300 & echo $! >> '{p}'\\n wait", p = pids.display());
+    let script = format!(
+        "sleep 300 & echo $! >> '{p}'\\n sleep 300 & echo $! >> '{p}'\\n wait",
+        p = pids.display()
+    );
     let yaml = format!(
         "commands:\n- id: slow\n  cmd: \"{script}\"\n  limits: {{timeout: 1s}}\n---\n\
          states:\n- id: Initial\n  message: Type anything.\n  defaultHandler: slow\n"
@@ -387,7 +453,6 @@ async fn a_malformed_body_is_refused_and_the_server_goes_on() {
     bot.send_fixture("postback_get_started.json").await;
     assert_eq!(bot.nth_text(GUEST, 1).await, "How can I help?");
 }
-
 
 /// Whether a process exists and is not a zombie waiting to be reaped.
 fn running(pid: i32) -> bool {

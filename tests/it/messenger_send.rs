@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::support::graph::GraphStandIn;
 use sandbot::channel::messenger::SendApi;
 use sandbot::channel::{Button, Outbox, Reply};
-use crate::support::graph::GraphStandIn;
 
 const PSID: &str = "7000000000000042";
 const WAIT: Duration = Duration::from_secs(5);

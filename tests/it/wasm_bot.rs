@@ -21,12 +21,21 @@ fn bot(yaml: &str) -> Bot {
     let path = fixture("guests/bot.yaml");
     let config = load_str(yaml, &path).expect("config loads").config;
     let runner = Runner::prepare(&config).expect("handlers compile");
-    Bot::new(Arc::new(config), store::open("memory").unwrap(), Arc::new(runner))
+    Bot::new(
+        Arc::new(config),
+        store::open("memory").unwrap(),
+        Arc::new(runner),
+    )
 }
 
 /// Send text (or a payload) as `from`; returns every delivery.
 async fn say(bot: &Bot, from: &str, input: Input) -> Vec<Delivery> {
-    bot.handle(Inbound { address: from.into(), message_id: None, input: Some(input) }).await
+    bot.handle(Inbound {
+        address: from.into(),
+        message_id: None,
+        input: Some(input),
+    })
+    .await
 }
 
 fn text(s: &str) -> Input {
@@ -97,10 +106,17 @@ async fn an_approved_run_gets_the_approvers_grants() {
     let bot = bot(&two_roles(data.path()));
     say(&bot, GUEST, tap("Go")).await;
     let asked = say(&bot, GUEST, text("ls")).await;
-    let request = asked.iter().find(|d| d.to == ADMIN).expect("admin is asked");
+    let request = asked
+        .iter()
+        .find(|d| d.to == ADMIN)
+        .expect("admin is asked");
     let approve = request.reply.buttons[0].payload.clone();
     let decided = say(&bot, ADMIN, tap(&approve)).await;
-    let to_guest: Vec<String> = decided.iter().filter(|d| d.to == GUEST).map(shown).collect();
+    let to_guest: Vec<String> = decided
+        .iter()
+        .filter(|d| d.to == GUEST)
+        .map(shown)
+        .collect();
     assert!(to_guest.iter().any(|t| t.trim() == "/data"), "{to_guest:?}");
     let audit = bot.store().recent_audit(1).unwrap();
     assert_eq!(audit[0].approver.as_deref(), Some("100"));
@@ -116,10 +132,15 @@ async fn a_decision_from_the_cli_address_is_checked_like_a_tap() {
     say(&bot, GUEST, tap("Go")).await;
     say(&bot, GUEST, text("ls")).await;
     let pending = bot.store().pending_approvals(store::now()).unwrap();
-    let refused = bot.decide("cli:nobody", &pending[0].id, Decision::Approve).await;
+    let refused = bot
+        .decide("cli:nobody", &pending[0].id, Decision::Approve)
+        .await;
     assert!(shown(&refused[0]).contains("not allowed"), "{refused:?}");
     let done = bot.decide("cli:100", &pending[0].id, Decision::Deny).await;
-    assert!(done.iter().any(|d| d.to == GUEST && shown(d).contains("denied by Admin")));
+    assert!(
+        done.iter()
+            .any(|d| d.to == GUEST && shown(d).contains("denied by Admin"))
+    );
 }
 
 /// An infinite loop ends with a clear message, and the bot goes on.
@@ -132,7 +153,10 @@ states: [{id: Initial, message: hi, defaultHandler: spin}]
 "#;
     let bot = bot(yaml);
     let stopped = say(&bot, GUEST, text("go")).await;
-    assert!(shown(&stopped[0]).contains("used up its compute budget"), "{stopped:?}");
+    assert!(
+        shown(&stopped[0]).contains("used up its compute budget"),
+        "{stopped:?}"
+    );
     let audit = bot.store().recent_audit(1).unwrap();
     assert_eq!(audit[0].outcome, "out-of-fuel");
     let next = say(&bot, GUEST, text("again")).await;
@@ -145,11 +169,18 @@ async fn a_components_reply_event_moves_the_user_to_the_named_state() {
     let path = fixture("../config/example-wasm.yaml");
     let config = sandbot::config::load(&path).expect("example loads").config;
     let runner = Runner::prepare(&config).expect("handlers compile");
-    let bot = Bot::new(Arc::new(config), store::open("memory").unwrap(), Arc::new(runner));
+    let bot = Bot::new(
+        Arc::new(config),
+        store::open("memory").unwrap(),
+        Arc::new(runner),
+    );
     let ada = "terminal:ada";
     say(&bot, ada, tap("VpnName")).await;
     assert_eq!(bot.current_state(ada), "VpnName");
     let replies = say(&bot, ada, text("laptop")).await;
     assert_eq!(bot.current_state(ada), "VpnNameAccepted", "{replies:?}");
-    assert_eq!(shown(replies.last().unwrap()), "That name is free. An admin will finish the setup.");
+    assert_eq!(
+        shown(replies.last().unwrap()),
+        "That name is free. An admin will finish the setup."
+    );
 }

@@ -39,21 +39,33 @@ pub struct Options {
 impl Server {
     /// Start a server and wait until it listens.
     pub fn start(options: &Options) -> Server {
-        let mut path: Vec<String> = options.path.iter().map(|p| p.display().to_string()).collect();
+        let mut path: Vec<String> = options
+            .path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         path.push("/usr/local/bin:/usr/bin:/bin".into());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandbot"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--store", &options.store, "-c"])
-            .arg(&options.config)
-            .current_dir(&options.cwd)
-            .env_clear()
-            .env("PATH", path.join(":"))
-            .env("SANDBOT_LOG", "info,sandbot=debug")
-            .env("FB_APP_SECRET", APP_SECRET)
-            .env("FB_VERIFY_TOKEN", VERIFY_TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &options.store,
+            "-c",
+        ])
+        .arg(&options.config)
+        .current_dir(&options.cwd)
+        .env_clear()
+        .env("PATH", path.join(":"))
+        .env("SANDBOT_LOG", "info,sandbot=debug")
+        .env("FB_APP_SECRET", APP_SECRET)
+        .env("FB_VERIFY_TOKEN", VERIFY_TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         if let Some(url) = &options.graph_url {
-            cmd.env("FB_GRAPH_URL", url).env("FB_PAGE_TOKEN", "test-page-token");
+            cmd.env("FB_GRAPH_URL", url)
+                .env("FB_PAGE_TOKEN", "test-page-token");
         }
         let mut child = cmd.spawn().expect("sandbot serve starts");
         let stderr = child.stderr.take().unwrap();
@@ -66,7 +78,11 @@ impl Server {
             }
         });
         let base = wait_for_listening(&rx);
-        Server { child, base, log: rx }
+        Server {
+            child,
+            base,
+            log: rx,
+        }
     }
 
     /// The URL of a path on this server.
@@ -110,7 +126,11 @@ fn terminate(child: &mut Child) {
 fn wait_for_listening(log: &mpsc::Receiver<String>) -> String {
     let mut seen = Vec::new();
     while let Ok(line) = log.recv_timeout(Duration::from_secs(30)) {
-        if let Some(addr) = line.split("address=").nth(1).filter(|_| line.contains("listening")) {
+        if let Some(addr) = line
+            .split("address=")
+            .nth(1)
+            .filter(|_| line.contains("listening"))
+        {
             let addr = addr.split_whitespace().next().unwrap();
             return format!("http://{addr}");
         }
@@ -170,12 +190,18 @@ pub fn body(sender: &str, event: serde_json::Value) -> Vec<u8> {
 
 /// A typed text message.
 pub fn text_body(sender: &str, mid: &str, text: &str) -> Vec<u8> {
-    body(sender, serde_json::json!({"message": {"mid": mid, "text": text}}))
+    body(
+        sender,
+        serde_json::json!({"message": {"mid": mid, "text": text}}),
+    )
 }
 
 /// A button tap (postback).
 pub fn postback_body(sender: &str, mid: &str, payload: &str) -> Vec<u8> {
-    body(sender, serde_json::json!({"postback": {"mid": mid, "title": "x", "payload": payload}}))
+    body(
+        sender,
+        serde_json::json!({"postback": {"mid": mid, "title": "x", "payload": payload}}),
+    )
 }
 
 /// Write an executable script.
