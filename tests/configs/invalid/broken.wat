@@ -1,0 +1,1 @@
+(module (func $broken (result i32)))
