@@ -70,6 +70,7 @@ const CHAT_CSS: &str = include_str!("assets/chat.css");
 #[derive(Clone)]
 pub struct WebState {
     inner: Arc<Shared>,
+    poll_timeout: Duration,
 }
 
 struct Shared {
@@ -79,7 +80,6 @@ struct Shared {
     inbox: Arc<WebInbox>,
     key: WebKey,
     limiter: DefaultKeyedRateLimiter<String>,
-    poll_timeout: Duration,
 }
 
 impl WebState {
@@ -96,18 +96,13 @@ impl WebState {
         let burst = NonZeroU32::new(BURST).expect("burst is not zero");
         let quota = Quota::per_second(NonZeroU32::MIN).allow_burst(burst);
         let limiter = DefaultKeyedRateLimiter::keyed(quota);
-        let poll_timeout = POLL_TIMEOUT;
-        let shared = Shared { bot, store, dispatch, inbox, key, limiter, poll_timeout };
-        WebState { inner: Arc::new(shared) }
+        let shared = Shared { bot, store, dispatch, inbox, key, limiter };
+        WebState { inner: Arc::new(shared), poll_timeout: POLL_TIMEOUT }
     }
 
-    /// The same state with a shorter long-poll wait, for tests.
-    pub fn with_poll_timeout(self, timeout: Duration) -> WebState {
-        let mut shared = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            panic!("with_poll_timeout must be called before the state is shared")
-        });
-        shared.poll_timeout = timeout;
-        WebState { inner: Arc::new(shared) }
+    /// The same state with another long-poll wait. Default: 25 seconds.
+    pub fn with_poll_timeout(self, poll_timeout: Duration) -> WebState {
+        WebState { poll_timeout, ..self }
     }
 }
 
@@ -155,14 +150,16 @@ async fn identify(State(state): State<WebState>, mut req: Request, next: Next) -
         .filter_map(|v| v.to_str().ok())
         .filter_map(visitor::find_cookie)
         .find_map(|value| state.inner.key.verify(value));
-    let fresh = known.is_none();
-    let id = known.unwrap_or_else(visitor::new_visitor_id);
-    let cookie = visitor::set_cookie(&state.inner.key, &id);
-    req.extensions_mut().insert(Visitor { id });
+    let (id, fresh) = match known {
+        Some(id) => (id, false),
+        None => (visitor::new_visitor_id(), true),
+    };
+    req.extensions_mut().insert(Visitor { id: id.clone() });
 
     let mut response = next.run(req).await;
     if fresh {
-        let value = HeaderValue::from_str(&cookie).expect("cookie is ascii");
+        let value = visitor::set_cookie(&state.inner.key, &id);
+        let value = HeaderValue::from_str(&value).expect("the cookie is ascii");
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
@@ -324,7 +321,7 @@ async fn updates(
     Extension(visitor): Extension<Visitor>,
     Query(query): Query<UpdatesQuery>,
 ) -> Json<UpdatesBody> {
-    let timeout = state.inner.poll_timeout;
+    let timeout = state.poll_timeout;
     let address = visitor.address();
     let messages = state.inner.inbox.wait(&address, query.after, timeout).await;
     Json(UpdatesBody { messages })
