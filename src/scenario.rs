@@ -119,17 +119,25 @@ pub enum ScenarioError {
 
 /// Read and check a test file.
 pub fn load(path: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ScenarioError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.into(),
+        source,
+    })?;
     parse(&text, path)
 }
 
 /// Parse and check test file text; `path` is used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-    let scenarios: Vec<Scenario> = serde_yaml_ng::from_str(text)
-        .map_err(|source| ScenarioError::Parse { path: path.into(), source })?;
+    let scenarios: Vec<Scenario> =
+        serde_yaml_ng::from_str(text).map_err(|source| ScenarioError::Parse {
+            path: path.into(),
+            source,
+        })?;
     for scenario in &scenarios {
-        check(scenario).map_err(|message| ScenarioError::Invalid { path: path.into(), message })?;
+        check(scenario).map_err(|message| ScenarioError::Invalid {
+            path: path.into(),
+            message,
+        })?;
     }
     Ok(scenarios)
 }
@@ -166,7 +174,11 @@ impl fmt::Display for Failure {
         if self.step == 0 {
             return write!(f, "test {:?}: {}", self.test, self.message);
         }
-        write!(f, "test {:?}, step {} ({}): {}", self.test, self.step, self.action, self.message)
+        write!(
+            f,
+            "test {:?}, step {} ({}): {}",
+            self.test, self.step, self.action, self.message
+        )
     }
 }
 
@@ -190,7 +202,11 @@ impl Report {
 
     /// `N passed, M failed`.
     pub fn summary(&self) -> String {
-        format!("{} passed, {} failed", self.passed.len(), self.failures.len())
+        format!(
+            "{} passed, {} failed",
+            self.passed.len(),
+            self.failures.len()
+        )
     }
 }
 
@@ -219,9 +235,16 @@ pub async fn run(
     let store: Arc<dyn Store> = Arc::new(store::memory::MemoryStore::default());
     let address = sender(&config, store.as_ref(), scenario)
         .map_err(|message| fail(0, String::new(), message))?;
-    let mut talk = Talk { bot: Bot::new(config, store.clone(), runner), store, address, shown: None };
+    let mut talk = Talk {
+        bot: Bot::new(config, store.clone(), runner),
+        store,
+        address,
+        shown: None,
+    };
     for (i, step) in scenario.steps.iter().enumerate() {
-        talk.step(step).await.map_err(|message| fail(i + 1, step.action(), message))?;
+        talk.step(step)
+            .await
+            .map_err(|message| fail(i + 1, step.action(), message))?;
     }
     Ok(())
 }
@@ -235,7 +258,9 @@ fn sender(config: &Config, store: &dyn Store, scenario: &Scenario) -> Result<Str
         return Err(format!("user {user:?} is not in the config"));
     }
     let address = format!("test:{user}");
-    store.bind_address(&address, user).map_err(|e| format!("failed to bind {address}: {e}"))?;
+    store
+        .bind_address(&address, user)
+        .map_err(|e| format!("failed to bind {address}: {e}"))?;
     Ok(address)
 }
 
@@ -253,7 +278,11 @@ impl Talk {
     async fn step(&mut self, step: &Step) -> Result<(), String> {
         let input = self.input(step);
         let pending_before = self.pending()?;
-        let inbound = Inbound { address: self.address.clone(), message_id: None, input: Some(input) };
+        let inbound = Inbound {
+            address: self.address.clone(),
+            message_id: None,
+            input: Some(input),
+        };
         let deliveries = self.bot.handle(inbound).await;
         let mine = replies_to(&deliveries, &self.address);
         if let Some(last) = mine.last() {
@@ -269,14 +298,18 @@ impl Talk {
             return Input::Text(text.clone());
         }
         let tap = step.tap.clone().unwrap_or_default();
-        let shown = self.shown.get_or_insert_with(|| self.bot.current_reply(&self.address));
+        let shown = self
+            .shown
+            .get_or_insert_with(|| self.bot.current_reply(&self.address));
         let payload = find_button(&shown.buttons, &tap).map(|b| b.payload.clone());
         Input::Payload(payload.unwrap_or(tap))
     }
 
     fn pending(&self) -> Result<usize, String> {
         let pending = self.store.pending_approvals(store::now());
-        pending.map(|p| p.len()).map_err(|e| format!("failed to read approvals: {e}"))
+        pending
+            .map(|p| p.len())
+            .map_err(|e| format!("failed to read approvals: {e}"))
     }
 
     /// Compare what happened with what the step expects.
@@ -311,7 +344,11 @@ fn find_button<'a>(buttons: &'a [Button], name: &str) -> Option<&'a Button> {
 }
 
 fn replies_to<'a>(deliveries: &'a [Delivery], address: &str) -> Vec<&'a Reply> {
-    deliveries.iter().filter(|d| d.to == address).map(|d| &d.reply).collect()
+    deliveries
+        .iter()
+        .filter(|d| d.to == address)
+        .map(|d| &d.reply)
+        .collect()
 }
 
 fn titles(buttons: &[Button]) -> Vec<String> {
@@ -324,8 +361,13 @@ fn expect_reply(want: &str, mine: &[&Reply]) -> Result<(), String> {
         return Ok(());
     }
     match texts.is_empty() {
-        true => Err(format!("expected a reply containing {want:?}, got no reply")),
-        false => Err(format!("expected a reply containing {want:?}, got {:?}", texts.join("\n"))),
+        true => Err(format!(
+            "expected a reply containing {want:?}, got no reply"
+        )),
+        false => Err(format!(
+            "expected a reply containing {want:?}, got {:?}",
+            texts.join("\n")
+        )),
     }
 }
 
@@ -368,7 +410,11 @@ mod tests {
     #[test]
     fn a_misspelt_expectation_is_refused() {
         let err = parse_str("- name: x\n  steps:\n    - say: hi\n      stat: Hello\n");
-        assert!(err.unwrap_err().to_string().contains("unknown field `stat`"));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("unknown field `stat`")
+        );
     }
 
     #[test]
@@ -388,8 +434,14 @@ mod tests {
     #[test]
     fn tap_finds_a_button_by_title_before_payload() {
         let buttons = vec![
-            Button { title: "Back".into(), payload: "Setup".into() },
-            Button { title: "Setup".into(), payload: "GoSetup".into() },
+            Button {
+                title: "Back".into(),
+                payload: "Setup".into(),
+            },
+            Button {
+                title: "Setup".into(),
+                payload: "GoSetup".into(),
+            },
         ];
         assert_eq!(find_button(&buttons, "Setup").unwrap().payload, "GoSetup");
         assert_eq!(find_button(&buttons, "Back").unwrap().payload, "Setup");
@@ -400,6 +452,9 @@ mod tests {
     fn a_missing_reply_text_is_reported_with_what_came() {
         let reply = Reply::text("How can I help?");
         let err = expect_reply("Setup", &[&reply]).unwrap_err();
-        assert_eq!(err, r#"expected a reply containing "Setup", got "How can I help?""#);
+        assert_eq!(
+            err,
+            r#"expected a reply containing "Setup", got "How can I help?""#
+        );
     }
 }

@@ -103,10 +103,20 @@ mod tests {
         let reply = Reply {
             text: "Approved".into(),
             output: Some("ok".into()),
-            buttons: vec![Button { title: "Back".into(), payload: "Back".into() }],
+            buttons: vec![Button {
+                title: "Back".into(),
+                payload: "Back".into(),
+            }],
         };
         let to = "web:abc".to_string();
-        queue(&store, &[Delivery { to: to.clone(), reply: reply.clone() }]).unwrap();
+        queue(
+            &store,
+            &[Delivery {
+                to: to.clone(),
+                reply: reply.clone(),
+            }],
+        )
+        .unwrap();
         let recorder = Arc::new(Recorder::default());
         let router = router_with(recorder.clone());
 

@@ -66,7 +66,12 @@ pub struct Terminal<W> {
 impl<W: Write> Terminal<W> {
     /// A conversation as `address`, printing to `out`.
     pub fn new(bot: Bot, address: String, out: W) -> Terminal<W> {
-        Terminal { bot, address, out, buttons: Vec::new() }
+        Terminal {
+            bot,
+            address,
+            out,
+            buttons: Vec::new(),
+        }
     }
 
     /// Show the current state, then talk until `/quit` or end of input.
@@ -107,7 +112,11 @@ impl<W: Write> Terminal<W> {
     }
 
     async fn send(&mut self, input: Input) -> std::io::Result<()> {
-        let inbound = Inbound { address: self.address.clone(), message_id: None, input: Some(input) };
+        let inbound = Inbound {
+            address: self.address.clone(),
+            message_id: None,
+            input: Some(input),
+        };
         let deliveries = self.bot.handle(inbound).await;
         self.show_all(&deliveries)
     }
@@ -155,8 +164,11 @@ pub fn format_reply(reply: &Reply) -> String {
 
 /// `[1] Setup  [2] Back`.
 fn numbered(buttons: &[Button]) -> String {
-    let items: Vec<_> =
-        buttons.iter().enumerate().map(|(i, b)| format!("[{}] {}", i + 1, b.title)).collect();
+    let items: Vec<_> = buttons
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("[{}] {}", i + 1, b.title))
+        .collect();
     items.join("  ")
 }
 
@@ -171,7 +183,10 @@ mod tests {
     use super::*;
 
     fn button(title: &str) -> Button {
-        Button { title: title.into(), payload: title.into() }
+        Button {
+            title: title.into(),
+            payload: title.into(),
+        }
     }
 
     #[test]
@@ -192,7 +207,10 @@ mod tests {
             output: Some("line 1\nline 2".into()),
             buttons: vec![button("Setup"), button("Back")],
         };
-        assert_eq!(format_reply(&reply), "Pick one\nline 1\nline 2\n[1] Setup  [2] Back\n");
+        assert_eq!(
+            format_reply(&reply),
+            "Pick one\nline 1\nline 2\n[1] Setup  [2] Back\n"
+        );
     }
 
     #[test]

@@ -23,13 +23,24 @@ pub struct Args {
     #[command(subcommand)]
     pub action: Action,
     /// The config file.
-    #[arg(short, long, global = true, env = "CONFIG", default_value = "config/example.yaml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "CONFIG",
+        default_value = "config/example.yaml"
+    )]
     pub config: PathBuf,
     /// The configured user deciding; needed to approve or deny.
     #[arg(long = "as", global = true, env = "SANDBOT_AS")]
     pub user: Option<String>,
     /// The server's store.
-    #[arg(long, global = true, env = "SANDBOT_STORE", default_value = "sqlite://sandbot.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "SANDBOT_STORE",
+        default_value = "sqlite://sandbot.db"
+    )]
     pub store: String,
 }
 
@@ -84,7 +95,10 @@ fn list(bot: &Bot, store: &dyn Store) -> anyhow::Result<ExitCode> {
         println!("No pending approvals.");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<24} {:<24} {:<28} {:<24} AGE", "ID", "COMMAND", "REQUESTER", "INPUT");
+    println!(
+        "{:<24} {:<24} {:<28} {:<24} AGE",
+        "ID", "COMMAND", "REQUESTER", "INPUT"
+    );
     for approval in &pending {
         println!("{}", row(bot, approval, now));
     }
@@ -94,12 +108,17 @@ fn list(bot: &Bot, store: &dyn Store) -> anyhow::Result<ExitCode> {
 /// One line of the list.
 fn row(bot: &Bot, approval: &Approval, now: store::Timestamp) -> String {
     let command = bot.config().commands.get(&approval.command);
-    let command = command.map(|c| c.pretty_name.as_str()).unwrap_or(&approval.command);
+    let command = command
+        .map(|c| c.pretty_name.as_str())
+        .unwrap_or(&approval.command);
     let requester = format!("{} ({})", approval.requester_name, approval.requester);
     let input = clip(&format!("{:?}", approval.input), 24);
     let age = Duration::from_secs((now - approval.created_at).max(0) as u64);
     let age = humantime::format_duration(age);
-    format!("{:<24} {:<24} {:<28} {:<24} {age}", approval.id, command, requester, input)
+    format!(
+        "{:<24} {:<24} {:<28} {:<24} {age}",
+        approval.id, command, requester, input
+    )
 }
 
 /// At most `max` characters, marked when cut.
@@ -130,7 +149,11 @@ async fn decide(
         let first = d.reply.text.lines().next().unwrap_or_default();
         println!("→ queued for {}: {first}", d.to);
     }
-    Ok(if decided_by(store, id, user)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if decided_by(store, id, user)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Whether `user` is the one who decided approval `id`.

@@ -36,7 +36,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     if args.user != "guest" && !config.users.contains_key(&args.user) {
-        eprintln!("error: user {:?} is not in {}", args.user, args.config.display());
+        eprintln!(
+            "error: user {:?} is not in {}",
+            args.user,
+            args.config.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     let store = open_store(&args.store)?;
@@ -44,7 +48,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The bot knows `terminal:<id>` as the configured user `<id>`.
     let address = format!("terminal:{}", args.user);
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    Terminal::new(bot, address, std::io::stdout()).run(stdin).await?;
+    Terminal::new(bot, address, std::io::stdout())
+        .run(stdin)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -44,5 +44,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         report.record(&test.name, result);
     }
     println!("{}", report.summary());
-    Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

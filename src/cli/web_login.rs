@@ -22,7 +22,11 @@ pub struct Args {
     #[arg(long, env = "SANDBOT_STORE", default_value = "sqlite://sandbot.db")]
     pub store: String,
     /// Where the server is reached from the browser.
-    #[arg(long, env = "SANDBOT_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "SANDBOT_BASE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub base_url: String,
 }
 
@@ -33,13 +37,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     if !loaded.config.users.contains_key(&args.user) {
-        eprintln!("error: user {:?} is not in {}", args.user, args.config.display());
+        eprintln!(
+            "error: user {:?} is not in {}",
+            args.user,
+            args.config.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     let store = super::chat::open_store(&args.store)?;
     let token = web::create_login_token(store.as_ref(), &args.user)?;
     tracing::info!(user = %args.user, "web login link made");
     println!("{}/login/{token}", args.base_url.trim_end_matches('/'));
-    eprintln!("The link works once, within {} minutes.", web::LOGIN_TTL.as_secs() / 60);
+    eprintln!(
+        "The link works once, within {} minutes.",
+        web::LOGIN_TTL.as_secs() / 60
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -52,7 +52,11 @@ impl Mailbox {
     }
 
     fn after(&self, after: u64) -> Vec<Message> {
-        self.messages.iter().filter(|m| m.seq > after).cloned().collect()
+        self.messages
+            .iter()
+            .filter(|m| m.seq > after)
+            .cloned()
+            .collect()
     }
 }
 
@@ -81,8 +85,13 @@ impl WebInbox {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let inner = Inner { next_seq: start, boxes: HashMap::new() };
-        WebInbox { inner: Mutex::new(inner) }
+        let inner = Inner {
+            next_seq: start,
+            boxes: HashMap::new(),
+        };
+        WebInbox {
+            inner: Mutex::new(inner),
+        }
     }
 
     /// Add a reply for an address and wake its waiters; returns its number.
@@ -108,7 +117,11 @@ impl WebInbox {
     /// The messages for an address numbered after `after`, oldest first.
     pub fn after(&self, address: &str, after: u64) -> Vec<Message> {
         let inner = self.lock();
-        inner.boxes.get(address).map(|b| b.after(after)).unwrap_or_default()
+        inner
+            .boxes
+            .get(address)
+            .map(|b| b.after(after))
+            .unwrap_or_default()
     }
 
     /// Like [`WebInbox::after`], but when there are none yet, wait up to
@@ -148,12 +161,19 @@ impl WebInbox {
 /// are too many) when missing.
 fn mailbox<'a>(inner: &'a mut Inner, address: &str) -> &'a mut Mailbox {
     if !inner.boxes.contains_key(address) && inner.boxes.len() >= ADDRESSES {
-        let idlest = inner.boxes.iter().min_by_key(|(_, b)| b.touched).map(|(a, _)| a.clone());
+        let idlest = inner
+            .boxes
+            .iter()
+            .min_by_key(|(_, b)| b.touched)
+            .map(|(a, _)| a.clone());
         if let Some(idlest) = idlest {
             inner.boxes.remove(&idlest);
         }
     }
-    inner.boxes.entry(address.to_string()).or_insert_with(Mailbox::new)
+    inner
+        .boxes
+        .entry(address.to_string())
+        .or_insert_with(Mailbox::new)
 }
 
 #[async_trait::async_trait]
@@ -205,7 +225,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         inbox.push("web:a", Reply::text("hello"));
 
-        let got = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got[0].reply.text, "hello");
     }
 

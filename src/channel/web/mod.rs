@@ -96,13 +96,26 @@ impl WebState {
         let burst = NonZeroU32::new(BURST).expect("burst is not zero");
         let quota = Quota::per_second(NonZeroU32::MIN).allow_burst(burst);
         let limiter = DefaultKeyedRateLimiter::keyed(quota);
-        let shared = Shared { bot, store, dispatch, inbox, key, limiter };
-        WebState { inner: Arc::new(shared), poll_timeout: POLL_TIMEOUT }
+        let shared = Shared {
+            bot,
+            store,
+            dispatch,
+            inbox,
+            key,
+            limiter,
+        };
+        WebState {
+            inner: Arc::new(shared),
+            poll_timeout: POLL_TIMEOUT,
+        }
     }
 
     /// The same state with another long-poll wait. Default: 25 seconds.
     pub fn with_poll_timeout(self, poll_timeout: Duration) -> WebState {
-        WebState { poll_timeout, ..self }
+        WebState {
+            poll_timeout,
+            ..self
+        }
     }
 }
 
@@ -187,11 +200,17 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], CHAT_JS)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        CHAT_JS,
+    )
 }
 
 async fn style() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CHAT_CSS)
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        CHAT_CSS,
+    )
 }
 
 /// What the page shows when it opens.
@@ -253,19 +272,29 @@ async fn send_message(
     // limited too.
     if state.inner.limiter.check_key(&visitor.id).is_err() {
         tracing::warn!("web message refused: rate limited");
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "too many messages; wait a moment");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many messages; wait a moment",
+        );
     }
     let body = match body {
         Ok(Json(body)) => body,
         Err(rejection) => return refuse(rejection.status(), &rejection.body_text()),
     };
     let Some(input) = body.into_input() else {
-        return refuse(StatusCode::BAD_REQUEST, "send exactly one of text or payload");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "send exactly one of text or payload",
+        );
     };
     forget_idle_visitors(&state.inner.limiter);
     let address = visitor.address();
     tracing::debug!(%address, "web message received");
-    state.inner.dispatch.dispatch(Inbound { address, message_id: None, input: Some(input) });
+    state.inner.dispatch.dispatch(Inbound {
+        address,
+        message_id: None,
+        input: Some(input),
+    });
     StatusCode::ACCEPTED.into_response()
 }
 
@@ -279,7 +308,11 @@ fn forget_idle_visitors(limiter: &DefaultKeyedRateLimiter<String>) {
 
 /// Whether a state-changing request comes from our own page.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     if let Some(site) = text("sec-fetch-site") {
         return site == "same-origin";
     }

@@ -53,9 +53,21 @@ impl Harness {
         let inbox = Arc::new(WebInbox::new());
         let dispatched = Arc::new(Recorder::default());
         let bot = test_bot(store.clone());
-        let state = WebState::new(bot, store.clone(), dispatched.clone(), inbox.clone(), key.clone())
-            .with_poll_timeout(Duration::from_millis(20));
-        Harness { app: routes(state), key, store, inbox, dispatched }
+        let state = WebState::new(
+            bot,
+            store.clone(),
+            dispatched.clone(),
+            inbox.clone(),
+            key.clone(),
+        )
+        .with_poll_timeout(Duration::from_millis(20));
+        Harness {
+            app: routes(state),
+            key,
+            store,
+            inbox,
+            dispatched,
+        }
     }
 
     async fn send(&self, request: HttpRequest<Body>) -> Response {
@@ -100,7 +112,9 @@ fn issued_id(response: &Response, key: &WebKey) -> Option<String> {
 }
 
 async fn body_json(response: Response) -> serde_json::Value {
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -110,8 +124,14 @@ async fn a_new_visitor_gets_a_signed_cookie() {
     let response = h.send(get("/api/updates?after=0", None)).await;
 
     assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(issued_id(&response, &h.key).is_some());
 }
 
@@ -127,7 +147,11 @@ async fn a_known_visitor_keeps_their_cookie() {
 async fn a_forged_cookie_is_replaced_by_a_new_visitor() {
     let h = Harness::new();
     let victim = visitor::new_visitor_id();
-    let forged = format!("{}={}", visitor::COOKIE_NAME, WebKey::generate().sign(&victim));
+    let forged = format!(
+        "{}={}",
+        visitor::COOKIE_NAME,
+        WebKey::generate().sign(&victim)
+    );
 
     let response = h.send(message(Some(&forged), r#"{"text":"hi"}"#)).await;
 
@@ -141,7 +165,9 @@ async fn a_forged_cookie_is_replaced_by_a_new_visitor() {
 async fn a_message_reaches_the_bot_from_the_visitor_address() {
     let h = Harness::new();
     let id = visitor::new_visitor_id();
-    let response = h.send(message(Some(&h.cookie(&id)), r#"{"payload":"GetStarted"}"#)).await;
+    let response = h
+        .send(message(Some(&h.cookie(&id)), r#"{"payload":"GetStarted"}"#))
+        .await;
 
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let expected = Inbound {
@@ -156,7 +182,9 @@ async fn a_message_reaches_the_bot_from_the_visitor_address() {
 async fn a_cross_origin_message_is_refused() {
     let h = Harness::new();
     let mut request = message(None, r#"{"text":"hi"}"#);
-    request.headers_mut().insert("origin", HeaderValue::from_static("http://evil.example"));
+    request
+        .headers_mut()
+        .insert("origin", HeaderValue::from_static("http://evil.example"));
 
     let response = h.send(request).await;
 
@@ -176,7 +204,9 @@ async fn a_message_without_origin_is_refused() {
 async fn a_cross_site_fetch_is_refused_even_with_a_matching_origin() {
     let h = Harness::new();
     let mut request = message(None, r#"{"text":"hi"}"#);
-    request.headers_mut().insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+    request
+        .headers_mut()
+        .insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
     assert_eq!(h.send(request).await.status(), StatusCode::FORBIDDEN);
 }
 
@@ -184,7 +214,9 @@ async fn a_cross_site_fetch_is_refused_even_with_a_matching_origin() {
 async fn a_message_that_is_not_json_is_refused() {
     let h = Harness::new();
     let mut request = message(None, r#"{"text":"hi"}"#);
-    request.headers_mut().insert("content-type", HeaderValue::from_static("text/plain"));
+    request
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/plain"));
 
     let response = h.send(request).await;
 
@@ -234,13 +266,19 @@ async fn updates_return_only_this_visitors_replies() {
     let h = Harness::new();
     let (mine, theirs) = (visitor::new_visitor_id(), visitor::new_visitor_id());
     let after = h.inbox.last_seq();
-    h.inbox.push(&format!("web:{theirs}"), Reply::text("<script>x</script>"));
+    h.inbox
+        .push(&format!("web:{theirs}"), Reply::text("<script>x</script>"));
     h.inbox.push(&format!("web:{mine}"), Reply::text("hello"));
 
     let uri = format!("/api/updates?after={after}");
     let body = body_json(h.send(get(&uri, Some(&h.cookie(&mine)))).await).await;
 
-    let texts: Vec<_> = body["messages"].as_array().unwrap().iter().map(|m| &m["reply"]["text"]).collect();
+    let texts: Vec<_> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["reply"]["text"])
+        .collect();
     assert_eq!(texts, vec!["hello"]);
 }
 
@@ -250,14 +288,19 @@ async fn a_login_link_binds_the_visitor_once() {
     let id = visitor::new_visitor_id();
     let cookie = h.cookie(&id);
     let expires = crate::store::now() + 600;
-    h.store.insert_login_token("tok123", "alice", expires).unwrap();
+    h.store
+        .insert_login_token("tok123", "alice", expires)
+        .unwrap();
 
     let first = h.send(get("/login/tok123", Some(&cookie))).await;
     let second = h.send(get("/login/tok123", Some(&cookie))).await;
 
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     assert_eq!(first.headers()[header::LOCATION], "/");
-    assert_eq!(h.store.bound_user(&format!("web:{id}")).unwrap().as_deref(), Some("alice"));
+    assert_eq!(
+        h.store.bound_user(&format!("web:{id}")).unwrap().as_deref(),
+        Some("alice")
+    );
     assert_eq!(second.status(), StatusCode::NOT_FOUND);
 }
 
@@ -277,7 +320,12 @@ async fn the_page_is_served_with_a_strict_policy_and_no_cookie() {
 
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers();
-    assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().starts_with("default-src 'self'"));
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'self'")
+    );
     assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert!(headers.get(header::SET_COOKIE).is_none());
 }
