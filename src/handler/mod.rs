@@ -15,11 +15,14 @@
 pub mod network;
 pub mod output;
 pub mod policy;
+pub mod prepared;
 pub mod shell;
 pub mod wasm;
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::config::{Command, Config, Runnable, Span};
 
 pub use policy::{Capabilities, Limits};
 
@@ -150,4 +153,42 @@ impl Outcome {
 }
 
 /// Runs commands of either kind; holds the compiled wasm modules.
-pub struct Runner {}
+pub struct Runner {
+    /// The wasm runtime and each wasm command's compiled handler.
+    wasm: prepared::Prepared,
+}
+
+impl Runner {
+    /// Prepare every command of `config`: wasm modules are compiled now,
+    /// so a missing or broken module is reported before serving. Errors
+    /// name the command and its module path.
+    pub fn prepare(config: &Config) -> Result<Runner, Vec<PrepareError>> {
+        let wasm = prepared::Prepared::new(config)?;
+        Ok(Runner { wasm })
+    }
+
+    /// Run `command` for one invocation.
+    pub async fn run(&self, command: &Command, inv: &Invocation) -> Outcome {
+        match &command.run {
+            Runnable::Shell { script } => shell::run(script, inv).await,
+            Runnable::Wasm { .. } => self.wasm.run(&command.id, inv).await,
+        }
+    }
+
+    /// Describe a wasm command's compiled handler: its kind and imports.
+    pub fn describe_wasm(&self, command: &str) -> Option<(String, Vec<String>)> {
+        self.wasm.describe(command)
+    }
+}
+
+/// A command whose handler could not be prepared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("command \"{command}\": {message}")]
+pub struct PrepareError {
+    /// Command id.
+    pub command: String,
+    /// Where the command is defined.
+    pub span: Span,
+    /// What went wrong, naming the module path.
+    pub message: String,
+}

@@ -9,6 +9,8 @@
 //! single-row read or write on an embedded database), so callers on the
 //! async runtime call it directly rather than hopping threads.
 
+#[cfg(test)]
+mod contract_tests;
 pub mod memory;
 pub mod sqlite;
 

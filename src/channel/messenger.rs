@@ -1,2 +1,0 @@
-//! Facebook Messenger: webhook verification, signed event intake and the
-//! Send API.

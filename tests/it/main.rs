@@ -1,0 +1,9 @@
+//! Integration tests: the real `sandbot` binary, its server and handlers.
+//!
+//! One test binary, one module per area, so the crate is linked once.
+
+mod support;
+
+mod cli;
+mod messenger;
+mod messenger_send;
