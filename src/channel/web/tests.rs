@@ -34,7 +34,8 @@ fn test_bot(store: Arc<dyn Store>) -> Bot {
         initial_state: "Initial".into(),
         get_started_event: "GetStarted".into(),
     };
-    Bot::new(Arc::new(config), store, Arc::new(crate::handler::Runner {}))
+    let runner = crate::handler::Runner::prepare(&config).expect("no handlers to prepare");
+    Bot::new(Arc::new(config), store, Arc::new(runner))
 }
 
 /// The pieces of a web chat under test.
