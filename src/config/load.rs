@@ -171,6 +171,9 @@ struct Loader {
     diagnostics: Vec<Diagnostic>,
     /// References seen so far, checked once every object is known.
     refs: Vec<Ref>,
+    /// Every id written in the config, per kind, even of objects that had
+    /// errors, so one mistake is reported once and not again at each use.
+    defined: HashMap<&'static str, HashSet<String>>,
 }
 
 impl Loader {
@@ -178,7 +181,13 @@ impl Loader {
     fn new(path: &Path) -> Loader {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-        Loader { path: path.to_path_buf(), base, diagnostics: Vec::new(), refs: Vec::new() }
+        Loader {
+            path: path.to_path_buf(),
+            base,
+            diagnostics: Vec::new(),
+            refs: Vec::new(),
+            defined: HashMap::new(),
+        }
     }
 
     /// Record an error.
@@ -220,7 +229,7 @@ impl Loader {
             initial_state,
             get_started_event,
         };
-        self.check_references(&config);
+        self.check_references();
         self.check_conversation(&config, &top);
         config
     }
@@ -266,6 +275,10 @@ impl Loader {
         let mut out: IndexMap<String, T> = IndexMap::new();
         let key = plural(kind);
         for item in self.items(node, key) {
+            let written = kind.id_keys().iter().find_map(|k| item.get(k)).and_then(Node::as_str);
+            if let Some(id) = written {
+                self.defined.entry(key).or_default().insert(id.to_string());
+            }
             let Some((id, value)) = build(self, item) else { continue };
             if let Some(first) = out.get(&id) {
                 let line = first.span().line;
@@ -590,7 +603,8 @@ impl Loader {
                 None
             }
             Err(e) => {
-                self.error(node.span, format!("`timeout` is not a duration like `5s`: {e}"));
+                tracing::debug!(error = %e, "bad duration");
+                self.error(node.span, "`timeout` is not a duration like `5s` or `1m 30s`");
                 None
             }
         }
@@ -625,7 +639,9 @@ impl Loader {
         let pattern = text.as_ref().and_then(|t| match Regex::new(&format!("^(?:{t})$")) {
             Ok(re) => Some(re),
             Err(e) => {
-                let first = e.to_string().lines().last().unwrap_or_default().to_string();
+                let text = e.to_string();
+                let last = text.lines().last().unwrap_or_default();
+                let first = last.trim_start_matches("error: ").to_string();
                 self.error(pattern_node.span, format!("`pattern` is not a valid regex: {first}"));
                 None
             }
@@ -793,20 +809,12 @@ impl Loader {
         Some(Transition { event: event?, src, dst: dst?, span: node.span })
     }
 
-    /// Every reference names an object that exists.
-    fn check_references(&mut self, config: &Config) {
+    /// Every reference names an object that is defined.
+    fn check_references(&mut self) {
         let refs = std::mem::take(&mut self.refs);
         for r in refs {
-            let exists = match r.kind {
-                Kind::Permission => config.permissions.contains_key(&r.id),
-                Kind::Role => config.roles.contains_key(&r.id),
-                Kind::Command => config.commands.contains_key(&r.id),
-                Kind::Group => config.groups.contains_key(&r.id),
-                Kind::User => config.users.contains_key(&r.id),
-                Kind::State => config.states.contains_key(&r.id),
-                Kind::Event => config.events.contains_key(&r.id),
-            };
-            if !exists {
+            let defined = self.defined.get(plural(r.kind)).is_some_and(|ids| ids.contains(&r.id));
+            if !defined {
                 let (word, id) = (r.kind.word(), &r.id);
                 self.error(r.span, format!("unknown {word} \"{id}\""));
             }

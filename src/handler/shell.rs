@@ -15,6 +15,10 @@
 //! output. stdout is kept up to the output limit; stderr is kept up to the
 //! same limit and only logged, at debug.
 //!
+//! Because the input travels in the environment, it is bound by the
+//! system's limit on one variable (128 KiB on Linux); a longer input fails
+//! to start, with `Status::Error`. Commands should set `input.maxLength`.
+//!
 //! Known gaps: a process that leaves the group (`setsid`) escapes the kill,
 //! though not the run's deadline, since output reading stops shortly after
 //! the group is gone. After a normal exit the group is killed once the
@@ -217,10 +221,10 @@ impl Drain {
     /// What was read: everything up to end of file, or what arrived
     /// within [`READ_GRACE`] if the pipe stays open.
     async fn finish(self) -> (String, bool) {
-        if let Some(mut task) = self.task {
-            if tokio::time::timeout(READ_GRACE, &mut task).await.is_err() {
-                task.abort();
-            }
+        if let Some(mut task) = self.task
+            && tokio::time::timeout(READ_GRACE, &mut task).await.is_err()
+        {
+            task.abort();
         }
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut *sink).finish()
@@ -305,10 +309,237 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Scratch::Given(dir) = self {
-            if let Err(e) = std::fs::remove_dir_all(&*dir) {
-                tracing::warn!(path = %dir.display(), error = %e, "failed to remove scratch folder");
+        if let Scratch::Given(dir) = self
+            && let Err(e) = std::fs::remove_dir_all(&*dir)
+        {
+            let path = dir.display();
+            tracing::warn!(%path, error = %e, "failed to remove scratch folder");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::handler::{Capabilities, Limits, RunUser};
+
+    /// An invocation of `cmd` with `input`, from a known user.
+    fn invocation(input: &str) -> Invocation {
+        Invocation {
+            command: "cmd".to_string(),
+            input: input.to_string(),
+            user: RunUser {
+                address: "messenger:42".to_string(),
+                channel: "messenger".to_string(),
+                id: Some("alice".to_string()),
+                name: "Alice".to_string(),
+            },
+            state: "AskName".to_string(),
+            limits: Limits {
+                timeout: Duration::from_secs(10),
+                ..Limits::default()
+            },
+            capabilities: Capabilities::default(),
+            scratch: None,
+        }
+    }
+
+    /// True if `pid` is gone or a zombie nobody has reaped yet.
+    fn is_dead(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z'),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_input_reaches_the_line_variable_and_stdin() {
+        let script = r#"printf '%s|' "$line"; read -r from_stdin; printf '%s' "$from_stdin""#;
+        let outcome = run(script, &invocation("hello world")).await;
+        assert_eq!(outcome.status, Status::Success);
+        assert_eq!(outcome.output, "hello world|hello world");
+    }
+
+    #[tokio::test]
+    async fn injection_attempts_in_the_input_run_nothing() {
+        let dir = TempDir::new().unwrap();
+        let target = dir.path().join("F");
+        let f = target.display();
+        let inputs = [
+            format!("'; touch {f}; '"),
+            format!("$(touch {f})"),
+            format!("`touch {f}`"),
+        ];
+        for script in ["echo $line", "echo \"$line\""] {
+            for input in &inputs {
+                let outcome = run(script, &invocation(input)).await;
+                assert_eq!(outcome.status, Status::Success, "{script} with {input}");
+                assert!(!target.exists(), "{script} with {input} created a file");
             }
         }
+        let quoted = run("echo \"$line\"", &invocation(&inputs[1])).await;
+        assert_eq!(quoted.output, format!("{}\n", inputs[1]));
+    }
+
+    #[tokio::test]
+    async fn the_environment_holds_only_what_the_run_is_given() {
+        // Cargo sets this for the test process; the script must not see it.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let script = "printf '%s\\n' \"${CARGO_MANIFEST_DIR-unset}\"; env";
+        let outcome = run(script, &invocation("x")).await;
+
+        let mut lines = outcome.output.lines();
+        assert_eq!(lines.next(), Some("unset"));
+        let names: BTreeSet<&str> = lines
+            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+            .collect();
+        let allowed = [
+            "PATH",
+            "HOME",
+            "line",
+            "SANDBOT_USER_ID",
+            "SANDBOT_USER_NAME",
+            "SANDBOT_USER_ADDRESS",
+            "SANDBOT_CHANNEL",
+            "SANDBOT_STATE",
+            "SANDBOT_COMMAND",
+            // Set by the shell itself.
+            "PWD",
+            "OLDPWD",
+            "SHLVL",
+            "_",
+        ];
+        let unexpected: Vec<_> = names.iter().filter(|n| !allowed.contains(n)).collect();
+        assert!(unexpected.is_empty(), "unexpected variables {unexpected:?}");
+        assert!(names.contains("SANDBOT_USER_ADDRESS"));
+    }
+
+    #[tokio::test]
+    async fn the_run_is_described_in_sandbot_variables() {
+        let script = "echo \"$SANDBOT_USER_ID $SANDBOT_USER_NAME $SANDBOT_USER_ADDRESS \
+                      $SANDBOT_CHANNEL $SANDBOT_STATE $SANDBOT_COMMAND\"";
+        let outcome = run(script, &invocation("x")).await;
+        assert_eq!(
+            outcome.output,
+            "alice Alice messenger:42 messenger AskName cmd\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn granted_variables_are_present_but_cannot_replace_line() {
+        let mut inv = invocation("input");
+        inv.capabilities.env = vec![
+            ("WG_ENDPOINT".to_string(), "vpn.example.org".to_string()),
+            ("line".to_string(), "forged".to_string()),
+        ];
+        let outcome = run("echo \"$WG_ENDPOINT $line\"", &inv).await;
+        assert_eq!(outcome.output, "vpn.example.org input\n");
+    }
+
+    #[tokio::test]
+    async fn home_and_the_working_folder_are_a_scratch_folder_removed_afterwards() {
+        let outcome = run("pwd; echo \"$HOME\"; touch here", &invocation("x")).await;
+        let lines: Vec<&str> = outcome.output.lines().collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0], lines[1]);
+        assert!(
+            !Path::new(lines[0]).exists(),
+            "scratch folder {} remains",
+            lines[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_script_and_its_background_children() {
+        let mut inv = invocation("x");
+        inv.limits.timeout = Duration::from_millis(500);
+        let script = "sleep 30 & echo $!; sleep 30 & echo $!; wait";
+
+        let outcome = run(script, &inv).await;
+
+        assert_eq!(outcome.status, Status::TimedOut);
+        assert!(
+            outcome.duration < Duration::from_secs(5),
+            "{:?}",
+            outcome.duration
+        );
+        let pids: Vec<&str> = outcome.output.lines().collect();
+        assert_eq!(pids.len(), 2, "{pids:?}");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !pids.iter().all(|pid| is_dead(pid)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            pids.iter().all(|pid| is_dead(pid)),
+            "children {pids:?} survived"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_background_child_holding_stdout_does_not_hold_up_the_run() {
+        let outcome = run("sleep 30 & echo started", &invocation("x")).await;
+        assert_eq!(outcome.status, Status::Success);
+        assert_eq!(outcome.output, "started\n");
+        assert!(
+            outcome.duration < Duration::from_secs(5),
+            "{:?}",
+            outcome.duration
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_output_is_capped_and_marked() {
+        let mut inv = invocation("x");
+        inv.limits.output = 1000;
+        let outcome = run("yes | head -c 10000000; echo oops >&2", &inv).await;
+        assert_eq!(outcome.status, Status::Success);
+        assert!(outcome.truncated);
+        assert!(outcome.output.starts_with("y\ny\n"));
+        assert!(
+            outcome
+                .output
+                .ends_with("[output truncated: kept 1000 of 10000000 bytes]")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_non_zero_exit_code_is_reported() {
+        let outcome = run("echo partial; exit 3", &invocation("x")).await;
+        assert_eq!(outcome.status, Status::Exit(3));
+        assert_eq!(outcome.output, "partial\n");
+    }
+
+    #[tokio::test]
+    async fn death_by_signal_is_reported_as_128_plus_the_signal() {
+        let outcome = run("kill -TERM $$", &invocation("x")).await;
+        assert_eq!(outcome.status, Status::Exit(128 + 15));
+    }
+
+    #[tokio::test]
+    async fn a_script_that_ignores_its_stdin_still_succeeds() {
+        // More than a pipe holds, less than Linux allows in one variable.
+        let input = "x".repeat(100 * 1024);
+        let outcome = run("exit 0", &invocation(&input)).await;
+        assert_eq!(outcome.status, Status::Success);
+    }
+
+    #[tokio::test]
+    async fn a_given_scratch_folder_is_created_and_removed() {
+        let dir = TempDir::new().unwrap();
+        let scratch = dir.path().join("run-1");
+        let mut inv = invocation("x");
+        inv.scratch = Some(scratch.clone());
+        let outcome = run("pwd", &inv).await;
+        assert_eq!(outcome.output.trim_end(), scratch.display().to_string());
+        assert!(!scratch.exists());
     }
 }

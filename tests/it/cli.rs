@@ -10,7 +10,7 @@ fn check_accepts_the_original_homelab_config() {
     let out = sandbot(&["check", homelab().to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("14 states, 18 events"), "{stdout}");
+    assert!(stdout.contains("16 states, 18 events, 21 transitions"), "{stdout}");
     assert!(stdout.contains("SetupWireguard → setup_wireguard (shell, approved by role \"admin\")"));
 }
 

@@ -137,7 +137,7 @@ async fn assert_quiet(bot: &Homelab, psid: &str, expected: usize) {
 
 /// A guest asks for a VPN, the owner approves, the stub runs with the
 /// guest's input and the guest gets the output.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_vpn_request_approved_by_owner_runs_and_replies() {
     let bot = Homelab::start().await;
     bot.guest_to_setup_vpn().await;
@@ -162,7 +162,7 @@ async fn guest_vpn_request_approved_by_owner_runs_and_replies() {
 }
 
 /// A denied request runs nothing and tells the guest.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_request_runs_nothing_and_tells_the_guest() {
     let bot = Homelab::start().await;
     bot.guest_to_setup_vpn().await;
@@ -175,7 +175,7 @@ async fn denied_request_runs_nothing_and_tells_the_guest() {
 }
 
 /// Approving twice runs once; the second tap is told who decided.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_twice_runs_once() {
     let bot = Homelab::start().await;
     bot.guest_to_setup_vpn().await;
@@ -194,7 +194,7 @@ async fn approving_twice_runs_once() {
 
 /// A guest who sends the approve payload decides nothing, as text or as a
 /// forged button tap.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_cannot_decide_with_the_approve_payload() {
     let bot = Homelab::start().await;
     bot.guest_to_setup_vpn().await;
@@ -213,7 +213,7 @@ async fn a_guest_cannot_decide_with_the_approve_payload() {
 
 /// State and a pending approval survive a restart, and the approval can
 /// still be approved.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_and_pending_approval_survive_a_restart() {
     let mut bot = Homelab::start().await;
     bot.guest_to_setup_vpn().await;
@@ -229,7 +229,7 @@ async fn state_and_pending_approval_survive_a_restart() {
 
 /// Forged, missing and wrong-algorithm signatures are refused and nothing
 /// is processed; the legacy SHA-1 header is accepted.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signatures_are_rejected_and_nothing_is_processed() {
     let bot = Homelab::start().await;
     let server = bot.server();
@@ -254,7 +254,7 @@ async fn bad_signatures_are_rejected_and_nothing_is_processed() {
 }
 
 /// The same message id delivered twice is handled once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_message_is_handled_once() {
     let bot = Homelab::start().await;
     bot.send_fixture("postback_get_started.json").await;
@@ -265,7 +265,7 @@ async fn a_redelivered_message_is_handled_once() {
 
 /// Echoes, deliveries and reads get 200 and no reply; an attachment gets
 /// "not understood".
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echoes_receipts_and_attachments() {
     let bot = Homelab::start().await;
     bot.send_fixture("message_echo.json").await;
@@ -277,7 +277,7 @@ async fn echoes_receipts_and_attachments() {
 }
 
 /// One POST with two users answers both.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_two_users_answers_both() {
     let bot = Homelab::start().await;
     bot.send_fixture("batch_two_users.json").await;
@@ -287,7 +287,7 @@ async fn a_batch_of_two_users_answers_both() {
 
 /// Non-ASCII text, escaped as Messenger escapes it, verifies and reaches
 /// the approver unchanged.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_ascii_text_verifies_and_round_trips() {
     let bot = Homelab::start().await;
     bot.guest_to_setup_vpn().await;
@@ -297,7 +297,7 @@ async fn non_ascii_text_verifies_and_round_trips() {
 }
 
 /// Injection attempts in handler input create no file: the input is data.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_injection_in_input_creates_no_file() {
     let bot = Homelab::start().await;
     let target = bot.dir.path().join("pwned");
@@ -321,7 +321,7 @@ async fn shell_injection_in_input_creates_no_file() {
 }
 
 /// Info → Help is a valid self-loop answered with the Info message.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_on_info_answers_with_the_info_message_and_buttons() {
     let bot = Homelab::start().await;
     bot.send(&postback_body(GUEST, "m1", "GetStarted")).await;
@@ -337,7 +337,7 @@ async fn help_on_info_answers_with_the_info_message_and_buttons() {
 
 /// A handler that outlives its timeout is killed with its children and
 /// the user is told.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_past_its_timeout_is_killed_with_its_children() {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
@@ -362,7 +362,7 @@ async fn a_handler_past_its_timeout_is_killed_with_its_children() {
 }
 
 /// GET verification echoes the challenge only for the right token.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_verification_checks_the_token() {
     let bot = Homelab::start().await;
     let client = reqwest::Client::new();
@@ -379,7 +379,7 @@ async fn webhook_verification_checks_the_token() {
 }
 
 /// A malformed body is a 400 and the server keeps serving.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_body_is_refused_and_the_server_goes_on() {
     let bot = Homelab::start().await;
     assert_eq!(post_signed(bot.server(), b"{not json").await, 400);

@@ -120,8 +120,9 @@ fn from_message(address: String, message: Message) -> Option<Inbound> {
     if message.is_echo {
         return None;
     }
-    let input = match (message.quick_reply, message.text) {
-        (Some(quick), _) if !quick.payload.is_empty() => Some(Input::Payload(quick.payload)),
+    let payload = message.quick_reply.map(|quick| quick.payload);
+    let input = match (payload, message.text) {
+        (Some(payload), _) if !payload.is_empty() => Some(Input::Payload(payload)),
         (_, Some(text)) if !text.is_empty() => Some(Input::Text(text)),
         // Attachments only (an image, a sticker): answered as not
         // understood.

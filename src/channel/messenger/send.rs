@@ -135,7 +135,12 @@ impl SendApi {
         loop {
             match self.post_once(path, body).await {
                 Err(err) if err.is_retryable() && retries < MAX_RETRIES => {
-                    tracing::warn!(path, error = %err, retry_in = ?pause, "graph api request will be retried");
+                    tracing::warn!(
+                        path,
+                        error = %err,
+                        retry_in = ?pause,
+                        "graph api request will be retried"
+                    );
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                     retries += 1;

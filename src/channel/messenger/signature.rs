@@ -84,11 +84,9 @@ fn tag_of(
     expected: &'static str,
     value: &[u8],
 ) -> Result<Vec<u8>, SignatureError> {
-    let value = std::str::from_utf8(value).map_err(|_| SignatureError::Malformed { header })?;
-    let (algorithm, hex_tag) = value
-        .trim()
-        .split_once('=')
-        .ok_or(SignatureError::Malformed { header })?;
+    let malformed = SignatureError::Malformed { header };
+    let value = std::str::from_utf8(value).map_err(|_| malformed.clone())?;
+    let (algorithm, hex_tag) = value.trim().split_once('=').ok_or(malformed)?;
     if !algorithm.eq_ignore_ascii_case(expected) {
         // Cut what we echo back: the value came from whoever sent the POST.
         let found = algorithm.chars().take(16).collect();

@@ -110,7 +110,10 @@ impl GraphStandIn {
                 return got;
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                panic!("expected {count} messages for {psid} within {timeout:?}, got {got:#?}");
+                panic!(
+                    "expected {count} messages for {psid} within \
+                     {timeout:?}, got {got:#?}"
+                );
             }
         }
     }
