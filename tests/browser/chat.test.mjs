@@ -80,7 +80,14 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  if (server && server.exitCode === null) {
+    const exited = new Promise((done) => server.once("exit", done));
+    server.kill("SIGTERM");
+    // A graceful shutdown ends open long polls at once.
+    const late = setTimeout(() => server.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(late);
+  }
   await rm(dir, { recursive: true, force: true });
 });
 

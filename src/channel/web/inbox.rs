@@ -70,6 +70,8 @@ struct Inner {
 /// `web` channel.
 pub struct WebInbox {
     inner: Mutex<Inner>,
+    /// Set once by [`WebInbox::close`]; ends every wait.
+    closed: watch::Sender<bool>,
 }
 
 impl Default for WebInbox {
@@ -91,6 +93,7 @@ impl WebInbox {
         };
         WebInbox {
             inner: Mutex::new(inner),
+            closed: watch::Sender::new(false),
         }
     }
 
@@ -124,8 +127,14 @@ impl WebInbox {
             .unwrap_or_default()
     }
 
+    /// End every wait now and from now on, so open long polls do not hold
+    /// up a graceful shutdown.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
     /// Like [`WebInbox::after`], but when there are none yet, wait up to
-    /// `timeout` for the next one.
+    /// `timeout` (or until [`WebInbox::close`]) for the next one.
     pub async fn wait(&self, address: &str, after: u64, timeout: Duration) -> Vec<Message> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut signal = {
@@ -139,9 +148,18 @@ impl WebInbox {
             // the check above and the wait below.
             mailbox.signal.subscribe()
         };
+        let mut closed = self.closed.subscribe();
         loop {
-            let changed = tokio::time::timeout_at(deadline, signal.changed()).await;
-            if !matches!(changed, Ok(Ok(()))) {
+            if *closed.borrow_and_update() {
+                return Vec::new();
+            }
+            let woken = tokio::select! {
+                changed = tokio::time::timeout_at(deadline, signal.changed()) => {
+                    matches!(changed, Ok(Ok(())))
+                }
+                _ = closed.changed() => false,
+            };
+            if !woken {
                 return Vec::new();
             }
             let found = self.after(address, after);
@@ -230,6 +248,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got[0].reply.text, "hello");
+    }
+
+    #[tokio::test]
+    async fn closing_the_inbox_ends_waiting_polls_at_once() {
+        let inbox = Arc::new(WebInbox::new());
+        let waiter = {
+            let inbox = inbox.clone();
+            tokio::spawn(async move { inbox.wait("web:a", 0, Duration::from_secs(60)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        inbox.close();
+
+        let got = tokio::time::timeout(Duration::from_secs(2), waiter).await;
+        assert!(got.expect("the wait ended").unwrap().is_empty());
+        let later = inbox.wait("web:a", 0, Duration::from_secs(60));
+        let later = tokio::time::timeout(Duration::from_secs(2), later).await;
+        assert!(later.expect("a later wait ends too").is_empty());
     }
 
     #[tokio::test]
