@@ -17,6 +17,7 @@
 //! - [`bot`]: ties engine, store, approvals and handlers together for
 //!   one inbound message.
 //! - [`server`]: the axum router, shared state and shutdown.
+//! - [`scenario`]: scripted conversation tests (`sandbot test`).
 //! - [`cli`]: one module per subcommand.
 
 pub mod approval;
@@ -27,5 +28,6 @@ pub mod config;
 pub mod engine;
 pub mod handler;
 pub mod rbac;
+pub mod scenario;
 pub mod server;
 pub mod store;

@@ -7,8 +7,11 @@
 //! - [`messenger`]: Facebook Messenger webhooks and the Send API.
 //! - [`web`]: the built-in web chat served by `sandbot serve`.
 //! - [`terminal`]: `sandbot chat`.
+//! - [`outbox`]: delivers replies that other processes queued in the
+//!   store (decisions taken with `sandbot approvals`).
 
 pub mod messenger;
+pub mod outbox;
 pub mod terminal;
 pub mod web;
 
@@ -46,7 +49,7 @@ pub struct Inbound {
 }
 
 /// A button under a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Button {
     /// What the button shows.
     pub title: String,
@@ -55,7 +58,10 @@ pub struct Button {
 }
 
 /// One message from the bot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Serialised as JSON for the web chat and for replies queued in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Reply {
     /// The text.
     pub text: String,
