@@ -2,10 +2,14 @@
 //! every flag with an environment variable) and a `run` function that
 //! returns the process exit code.
 
+pub mod approvals;
 pub mod can_i;
+pub mod chat;
 pub mod check;
 pub mod graph;
 pub mod serve;
+pub mod test;
+pub mod web_login;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::bot::Bot;
-use crate::channel::{Router, messenger};
+use crate::channel::{Router, messenger, outbox, web};
 use crate::handler::Runner;
 use crate::server::{self, Dispatcher};
 use crate::store;
@@ -34,6 +34,9 @@ pub struct Args {
     /// Page access token for the Send API.
     #[arg(long, env = "FB_PAGE_TOKEN", hide_env_values = true)]
     pub fb_page_token: Option<String>,
+    /// Do not serve the web chat at `/`.
+    #[arg(long, env = "SANDBOT_NO_WEB")]
+    pub no_web: bool,
     /// Graph API base URL.
     #[arg(long, env = "FB_GRAPH_URL", default_value = messenger::DEFAULT_GRAPH_URL)]
     pub fb_graph_url: String,
@@ -57,16 +60,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store =
         store::open(&args.store).with_context(|| format!("failed to open store {}", args.store))?;
     tracing::info!(store = %args.store, "store opened");
-    let bot = Bot::new(config.clone(), store, Arc::new(runner));
+    let bot = Bot::new(config.clone(), store.clone(), Arc::new(runner));
 
     let mut router = Router::default();
+    let inbox = Arc::new(web::WebInbox::new());
+    router.add("web", inbox.clone());
     let send_api = messenger_outbox(&args);
     if let Some(api) = &send_api {
         router.add("messenger", api.clone());
     }
-    let dispatcher = Dispatcher::new(bot, router);
+    tokio::spawn(outbox::drain_outbox(store.clone(), router.clone()));
+    let dispatcher = Dispatcher::new(bot.clone(), router);
     let mut app = server::base_routes();
     app = app.merge(messenger_routes(&args, &dispatcher));
+    if args.no_web {
+        tracing::info!("web chat off (--no-web)");
+    } else {
+        let key = web::WebKey::from_env()?;
+        let dispatch = Arc::new(dispatcher.clone());
+        let web_state = web::WebState::new(bot, store, dispatch, inbox.clone(), key);
+        app = app.merge(web::routes(web_state));
+        tracing::info!(url = %format!("http://{}/", args.listen), "web chat on /");
+    }
     if let Some(api) = send_api {
         let payload = config.get_started_event.clone();
         tokio::spawn(async move {
@@ -75,7 +90,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    server::run(app, args.listen, dispatcher, server::shutdown_signal()).await?;
+    let shutdown = async move {
+        server::shutdown_signal().await;
+        inbox.close();
+    };
+    server::run(app, args.listen, dispatcher, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
