@@ -2,7 +2,7 @@
 # Rebuilds every example handler and the compiled test guests.
 #
 # Installs what it needs from the package registries first (Debian, PyPI,
-# npm, crates.io); pass --no-install to skip that. The outputs are
+# npm and Rust crates); pass --no-install to skip that. The outputs are
 # committed, so neither sandbot nor its tests need these tools.
 set -euo pipefail
 
