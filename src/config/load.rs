@@ -712,7 +712,7 @@ impl Loader {
     /// A path relative to the config file's folder.
     fn path(&mut self, node: &Node, key: &str) -> Option<PathBuf> {
         let text = self.string(node, key)?;
-        Some(self.base.join(text))
+        Some(tidy(&self.base.join(text)))
     }
 
     /// `limits: {timeout, fuel, memory, output}`.
@@ -934,6 +934,29 @@ impl Loader {
                 span: node.span,
             },
         ))
+    }
+}
+
+/// `a/./b/../c` as `a/c`, without touching the file system, so messages
+/// show paths as a person would write them.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
     }
 }
 

@@ -7,5 +7,6 @@ mod support;
 mod cli;
 mod messenger;
 mod messenger_send;
+mod terminal;
 mod wasm_bot;
 mod wasm_sandbox;
