@@ -575,10 +575,14 @@ impl Bot {
     }
 }
 
-/// The last few characters of an id, to tell guests apart in messages.
-fn short(id: &str) -> &str {
+/// A short form of an id, to tell guests apart in messages: long ids
+/// (page-scoped ids, random web ids) by their last four characters.
+fn short(id: &str) -> String {
+    if id.chars().count() <= 8 {
+        return id.to_string();
+    }
     let start = id.char_indices().rev().nth(3).map(|(i, _)| i).unwrap_or(0);
-    &id[start..]
+    format!("…{}", &id[start..])
 }
 
 /// A word for a step, for logs.
