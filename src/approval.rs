@@ -82,11 +82,11 @@ pub fn new_request(
 /// The message approvers get, with Approve and Deny buttons.
 pub fn request_message(approval: &Approval, command: &Command) -> Reply {
     let text = format!(
-        "{} asks to run \"{}\" with this input:\n\n{}\n\nThe request expires in {}.",
+        "{} asks to run \"{}\" with this input:\n\n{}\n\nThe request expires in {} hours.",
         approval.requester_name,
         command.pretty_name,
         approval.input,
-        humantime::format_duration(DEFAULT_EXPIRY),
+        DEFAULT_EXPIRY.as_secs() / 3600,
     );
     let buttons = vec![
         Button {

@@ -280,12 +280,7 @@ impl Bot {
         id: &str,
         decision: Decision,
     ) -> anyhow::Result<Vec<Delivery>> {
-        let tell = |text: String| {
-            vec![Delivery {
-                to: sender.address.clone(),
-                reply: Reply::text(text),
-            }]
-        };
+        let tell = |text: String| vec![self.note_to(&sender.address, text)];
         let Some(request) = self.store.approval(id)? else {
             tracing::warn!(decider = %sender.address, "decision on an unknown approval");
             return Ok(tell("That request does not exist.".into()));
@@ -361,10 +356,7 @@ impl Bot {
                     to: requester.address.clone(),
                     reply,
                 },
-                Delivery {
-                    to: decider.address.clone(),
-                    reply: Reply::text(summary),
-                },
+                self.note_to(&decider.address, summary),
             ]);
         }
         let state = engine.current(Some(&request.state));
@@ -395,10 +387,7 @@ impl Bot {
             outcome.status.label(),
             outcome.duration.as_millis()
         );
-        out.push(Delivery {
-            to: decider.address.clone(),
-            reply: Reply::text(summary),
-        });
+        out.push(self.note_to(&decider.address, summary));
         Ok(out)
     }
 
@@ -555,6 +544,20 @@ impl Bot {
             }
         }
         Ok(addresses)
+    }
+
+    /// A short note to `address`, with the buttons of the state it is in,
+    /// so the conversation can go on from there.
+    fn note_to(&self, address: &str, text: String) -> Delivery {
+        let buttons = self.current_reply(address).buttons;
+        Delivery {
+            to: address.to_string(),
+            reply: Reply {
+                text,
+                output: None,
+                buttons,
+            },
+        }
     }
 
     /// A configured user's display name, or the id itself.

@@ -276,7 +276,7 @@ struct Talk {
 impl Talk {
     /// Send one step's message and check its expectations.
     async fn step(&mut self, step: &Step) -> Result<(), String> {
-        let input = self.input(step);
+        let input = self.input(step)?;
         let pending_before = self.pending()?;
         let inbound = Inbound {
             address: self.address.clone(),
@@ -293,16 +293,26 @@ impl Talk {
     }
 
     /// What a step sends: text, or the payload of the button it names.
-    fn input(&mut self, step: &Step) -> Input {
+    /// A tap must name a button on show, except the Get Started event,
+    /// which Messenger offers as a button of its own at any time.
+    fn input(&mut self, step: &Step) -> Result<Input, String> {
         if let Some(text) = &step.say {
-            return Input::Text(text.clone());
+            return Ok(Input::Text(text.clone()));
         }
         let tap = step.tap.clone().unwrap_or_default();
         let shown = self
             .shown
             .get_or_insert_with(|| self.bot.current_reply(&self.address));
-        let payload = find_button(&shown.buttons, &tap).map(|b| b.payload.clone());
-        Input::Payload(payload.unwrap_or(tap))
+        if let Some(button) = find_button(&shown.buttons, &tap) {
+            return Ok(Input::Payload(button.payload.clone()));
+        }
+        if tap == self.bot.config().get_started_event {
+            return Ok(Input::Payload(tap));
+        }
+        Err(format!(
+            "no button {tap:?} to tap; shown: {:?}",
+            titles(&shown.buttons)
+        ))
     }
 
     fn pending(&self) -> Result<usize, String> {

@@ -35,6 +35,8 @@ pub fn run(args: Args) -> ExitCode {
             args.command,
             args.config.display()
         );
+        let known: Vec<&str> = config.commands.keys().map(String::as_str).collect();
+        eprintln!("  commands: {}", known.join(", "));
         return ExitCode::from(2);
     };
     let who = Principal::resolve(config, Some(&args.user));

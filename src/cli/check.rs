@@ -37,6 +37,7 @@ pub fn run(args: Args) -> ExitCode {
                 };
                 eprintln!("{}", d.render(&args.config));
             }
+            eprintln!("{}: the config was not loaded", args.config.display());
             return ExitCode::FAILURE;
         }
     };

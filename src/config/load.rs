@@ -47,8 +47,13 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let Span { line, col } = self.span;
-        format!("{}:{line}:{col}: {level}: {}", path.display(), self.message)
+        match self.span {
+            // Line 0: a problem with the file as a whole.
+            Span { line: 0, .. } => format!("{}: {level}: {}", path.display(), self.message),
+            Span { line, col } => {
+                format!("{}:{line}:{col}: {level}: {}", path.display(), self.message)
+            }
+        }
     }
 }
 
@@ -91,7 +96,7 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
             path: path.to_path_buf(),
             diagnostics: vec![Diagnostic {
                 severity: Severity::Error,
-                span: Span { line: 1, col: 1 },
+                span: Span::default(),
                 message: format!("failed to read config: {e}"),
             }],
         }),
@@ -278,7 +283,13 @@ impl Loader {
                 if !RBAC_KEYS.contains(&name.as_str())
                     && !CONVERSATION_KEYS.contains(&name.as_str())
                 {
-                    self.warn(key.span, format!("unknown key `{name}` (ignored)"));
+                    let all: Vec<&str> = RBAC_KEYS
+                        .iter()
+                        .chain(&CONVERSATION_KEYS)
+                        .copied()
+                        .collect();
+                    let hint = suggest(&name, &all);
+                    self.warn(key.span, format!("unknown key `{name}` (ignored){hint}"));
                     continue;
                 }
                 if let Some(first) = top.get(&name) {
@@ -382,9 +393,10 @@ impl Loader {
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if !known.contains(&name) {
+                let hint = suggest(name, known);
                 self.warn(
                     key.span,
-                    format!("unknown key `{name}` in {what} (ignored)"),
+                    format!("unknown key `{name}` in {what} (ignored){hint}"),
                 );
             } else if fields.map.insert(name.to_string(), value).is_some() {
                 self.error(key.span, format!("duplicate key `{name}` in {what}"));
@@ -934,6 +946,15 @@ impl Loader {
                 span: node.span,
             },
         ))
+    }
+}
+
+/// `; did you mean `x`?` when a known key is close to `name`, else "".
+fn suggest(name: &str, known: &[&str]) -> String {
+    let distance = |k: &&&str| strsim::levenshtein(&name.to_lowercase(), &k.to_lowercase());
+    match known.iter().min_by_key(distance) {
+        Some(k) if distance(&k) <= 2 => format!("; did you mean `{k}`?"),
+        _ => String::new(),
     }
 }
 

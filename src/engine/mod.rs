@@ -296,7 +296,8 @@ pub fn check_input(command: &Command, text: &str) -> Result<(), String> {
         && !re.is_match(text)
     {
         return Err(format!(
-            "That doesn't look right: the input must match {pattern}"
+            "That doesn't look like valid input for \"{}\". It must match: {pattern}",
+            command.pretty_name
         ));
     }
     Ok(())
