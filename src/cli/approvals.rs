@@ -96,7 +96,7 @@ fn list(bot: &Bot, store: &dyn Store) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<24} {:<24} {:<28} {:<24} AGE",
+        "{:<32} {:<24} {:<28} {:<24} AGE",
         "ID", "COMMAND", "REQUESTER", "INPUT"
     );
     for approval in &pending {
@@ -116,7 +116,7 @@ fn row(bot: &Bot, approval: &Approval, now: store::Timestamp) -> String {
     let age = Duration::from_secs((now - approval.created_at).max(0) as u64);
     let age = humantime::format_duration(age);
     format!(
-        "{:<24} {:<24} {:<28} {:<24} {age}",
+        "{:<32} {:<24} {:<28} {:<24} {age}",
         approval.id, command, requester, input
     )
 }
@@ -146,7 +146,11 @@ async fn decide(
     }
     outbox::queue(store, &others)?;
     for d in &others {
-        let first = d.reply.text.lines().next().unwrap_or_default();
+        let text = d.reply.plain_text();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
         println!("→ queued for {}: {first}", d.to);
     }
     Ok(if decided_by(store, id, user)? {
