@@ -138,6 +138,8 @@ const CONVERSATION_KEYS: [&str; 5] = [
     "initialState",
     "getStartedEvent",
 ];
+/// The longest handler timeout a config may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Messenger shows at most this many quick replies.
 const MESSENGER_MAX_BUTTONS: usize = 13;
 /// Messenger cuts quick-reply titles longer than this.
@@ -756,6 +758,10 @@ impl Loader {
     fn duration(&mut self, node: &Node) -> Option<Duration> {
         let text = node.as_str().unwrap_or_default();
         match humantime::parse_duration(text.trim()) {
+            Ok(d) if d > MAX_TIMEOUT => {
+                self.error(node.span, "`timeout` must be at most 24h");
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             Ok(_) => {
                 self.error(node.span, "`timeout` must be longer than zero");

@@ -123,7 +123,9 @@ fn parse_in_order(text: &str) -> Result<Vec<Node>, YamlError> {
             line: span.start.line(),
             col: span.start.col() + 1,
         };
-        builder.event(event, at);
+        builder
+            .event(event, at)
+            .map_err(|message| YamlError { span: at, message })?;
     }
     Ok(builder.documents)
 }
@@ -158,8 +160,11 @@ fn alias_name_at(text: &str, index: usize) -> String {
 struct Builder {
     /// Open collections, innermost last.
     stack: Vec<Frame>,
-    /// Anchored nodes by anchor id; never cleared between documents.
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes by anchor id, with their size in nodes; never
+    /// cleared between documents.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes made so far, counting each alias as a full copy.
+    nodes: usize,
     /// Finished documents.
     documents: Vec<Node>,
 }
@@ -176,7 +181,8 @@ struct Frame {
 
 impl Builder {
     /// Feed one event.
-    fn event(&mut self, event: Event<'_>, at: Span) {
+    fn event(&mut self, event: Event<'_>, at: Span) -> Result<(), String> {
+        self.nodes += 1;
         match event {
             Event::Scalar(value, style, anchor, _) => {
                 let plain = matches!(style, ScalarStyle::Plain);
@@ -187,12 +193,23 @@ impl Builder {
                 self.finish(Node { span: at, kind }, anchor);
             }
             Event::Alias(id) => {
-                // The parser only emits aliases whose anchor it has seen,
-                // so the lookup cannot miss.
-                if let Some(mut node) = self.anchors.get(&id).cloned() {
-                    node.span = at;
-                    self.finish(node, 0);
+                // The parser only emits aliases whose anchor it has seen;
+                // one that is not finished yet is an alias inside its own
+                // anchored node.
+                let Some((node, size)) = self.anchors.get(&id) else {
+                    return Err("an alias cannot refer to the node that contains it".into());
+                };
+                // Each alias is a copy: count copies so that nested aliases
+                // (an "alias bomb") cannot blow up memory.
+                self.nodes += size;
+                if self.nodes > MAX_NODES {
+                    return Err(format!(
+                        "aliases expand to more than {MAX_NODES} nodes; the config is too large"
+                    ));
                 }
+                let mut node = node.clone();
+                node.span = at;
+                self.finish(node, 0);
             }
             Event::SequenceStart(anchor, _) => self.open(NodeKind::Seq(Vec::new()), anchor, at),
             Event::MappingStart(anchor, _) => self.open(NodeKind::Map(Vec::new()), anchor, at),
@@ -203,6 +220,7 @@ impl Builder {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// Start a collection.
@@ -218,7 +236,8 @@ impl Builder {
     /// Attach a finished node to its parent, or end the document.
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = size_of(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         let Some(frame) = self.stack.last_mut() else {
             self.documents.push(node);
@@ -231,6 +250,24 @@ impl Builder {
                 None => frame.key = Some(node),
             },
             NodeKind::Scalar { .. } => {}
+        }
+    }
+}
+
+/// The most nodes a config may expand to. Real configs have a few
+/// thousand; this only stops alias bombs.
+const MAX_NODES: usize = 1_000_000;
+
+/// How many nodes a tree holds.
+fn size_of(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar { .. } => 1,
+        NodeKind::Seq(items) => 1 + items.iter().map(size_of).sum::<usize>(),
+        NodeKind::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| size_of(k) + size_of(v))
+                .sum::<usize>()
         }
     }
 }
@@ -346,6 +383,26 @@ mod tests {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.span.line >= 1);
         assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_with_a_position() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("too large"), "{}", err.message);
+        assert!(err.span.line > 1 && err.span.line <= 10, "{:?}", err.span);
+    }
+
+    #[test]
+    fn an_alias_inside_its_own_anchor_is_an_error() {
+        let text = "users:\n- &u\n  id: \"42\"\n  name: *u\n  title: roles\n  admin: yes\n";
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.span, Span { line: 4, col: 9 });
+        assert!(err.message.contains("contains it"), "{}", err.message);
     }
 
     #[test]

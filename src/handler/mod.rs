@@ -152,10 +152,18 @@ impl Outcome {
     }
 }
 
+/// How many handlers run at once, over all users. Runs beyond this wait
+/// for a slot instead of failing, so many guests starting slow handlers
+/// cannot exhaust the wasm instance pool (64 slots) or fork without
+/// bound; each user already runs one handler at a time.
+pub const MAX_CONCURRENT_RUNS: usize = 32;
+
 /// Runs commands of either kind; holds the compiled wasm modules.
 pub struct Runner {
     /// The wasm runtime and each wasm command's compiled handler.
     wasm: prepared::Prepared,
+    /// Slots for concurrent runs.
+    slots: tokio::sync::Semaphore,
 }
 
 impl Runner {
@@ -164,11 +172,14 @@ impl Runner {
     /// name the command and its module path.
     pub fn prepare(config: &Config) -> Result<Runner, Vec<PrepareError>> {
         let wasm = prepared::Prepared::new(config)?;
-        Ok(Runner { wasm })
+        let slots = tokio::sync::Semaphore::new(MAX_CONCURRENT_RUNS);
+        Ok(Runner { wasm, slots })
     }
 
     /// Run `command` for one invocation.
     pub async fn run(&self, command: &Command, inv: &Invocation) -> Outcome {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _slot = self.slots.acquire().await.ok();
         match &command.run {
             Runnable::Shell { script } => shell::run(script, inv).await,
             Runnable::Wasm { .. } => self.wasm.run(&command.id, inv).await,
