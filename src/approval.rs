@@ -85,7 +85,7 @@ pub fn request_message(approval: &Approval, command: &Command) -> Reply {
         "{} asks to run \"{}\" with this input:\n\n{}\n\nThe request expires in {} hours.",
         approval.requester_name,
         command.pretty_name,
-        approval.input,
+        shown_input(&approval.input),
         DEFAULT_EXPIRY.as_secs() / 3600,
     );
     let buttons = vec![
@@ -103,6 +103,44 @@ pub fn request_message(approval: &Approval, command: &Command) -> Reply {
         output: None,
         buttons,
     }
+}
+
+/// The most input characters an approval request shows.
+const SHOWN_INPUT: usize = 500;
+
+/// The input as an approver should see it: nothing hidden. Control
+/// characters are escaped, long runs of blanks (which could push the
+/// rest out of view) are counted instead of shown, and very long input is
+/// cut with its full length stated.
+pub fn shown_input(input: &str) -> String {
+    let mut out = String::new();
+    let mut blanks = String::new();
+    let flush = |blanks: &mut String, out: &mut String| {
+        match blanks.chars().count() {
+            n if n >= 4 => out.push_str(&format!(" [{n} blank characters] ")),
+            _ => out.push_str(blanks),
+        }
+        blanks.clear();
+    };
+    for c in input.chars() {
+        if c.is_whitespace() {
+            blanks.push(c);
+            continue;
+        }
+        flush(&mut blanks, &mut out);
+        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    flush(&mut blanks, &mut out);
+    let total = input.chars().count();
+    if out.chars().count() > SHOWN_INPUT {
+        let cut: String = out.chars().take(SHOWN_INPUT).collect();
+        return format!("{cut}… (cut; the input has {total} characters)");
+    }
+    out
 }
 
 /// Why a decider may not decide an approval.
@@ -173,6 +211,20 @@ mod tests {
         let (a, b) = (new_id(), new_id());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn approvers_see_hidden_padding_and_control_characters() {
+        let padded = format!("alice{}-forward-to evil@example.net", " ".repeat(2100));
+        assert_eq!(
+            shown_input(&padded),
+            "alice [2100 blank characters] -forward-to evil@example.net"
+        );
+        assert_eq!(shown_input("a\nb"), "a\nb");
+        assert_eq!(shown_input("a\n\n\n\n\nb"), "a [5 blank characters] b");
+        assert_eq!(shown_input("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(shown_input("Alex Smith"), "Alex Smith");
+        assert!(shown_input(&"y".repeat(900)).ends_with("(cut; the input has 900 characters)"));
     }
 
     #[test]

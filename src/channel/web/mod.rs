@@ -80,6 +80,9 @@ struct Shared {
     inbox: Arc<WebInbox>,
     key: WebKey,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// Host names (besides IP addresses and `localhost`) the page may be
+    /// reached under, from `SANDBOT_WEB_HOSTS`.
+    hosts: Vec<String>,
 }
 
 impl WebState {
@@ -103,6 +106,7 @@ impl WebState {
             inbox,
             key,
             limiter,
+            hosts: hosts_from_env(),
         };
         WebState {
             inner: Arc::new(shared),
@@ -268,6 +272,10 @@ async fn send_message(
         tracing::warn!("web message refused: not same-origin");
         return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
     }
+    if !known_host(&headers, &state.inner.hosts) {
+        tracing::warn!("web message refused: unknown Host");
+        return refuse(StatusCode::FORBIDDEN, "unknown host; see SANDBOT_WEB_HOSTS");
+    }
     // Check the rate before the body, so a flood of bad bodies is
     // limited too.
     if state.inner.limiter.check_key(&visitor.id).is_err() {
@@ -304,6 +312,31 @@ fn forget_idle_visitors(limiter: &DefaultKeyedRateLimiter<String>) {
     if limiter.len() > 10_000 {
         limiter.retain_recent();
     }
+}
+
+/// The comma-separated host names in `SANDBOT_WEB_HOSTS`, lowercase.
+fn hosts_from_env() -> Vec<String> {
+    let list = std::env::var("SANDBOT_WEB_HOSTS").unwrap_or_default();
+    list.split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// Whether the `Host` header names this server: an IP address,
+/// `localhost`, or a name the operator listed. Same-origin checks alone
+/// trust `Host`, so a web page whose name an attacker re-points at
+/// 127.0.0.1 (DNS rebinding) would otherwise pass them.
+fn known_host(headers: &HeaderMap, extra: &[String]) -> bool {
+    let Some(host) = headers.get("host").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
+    };
+    let name = name.to_ascii_lowercase();
+    name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" || extra.contains(&name)
 }
 
 /// Whether a state-changing request comes from our own page.

@@ -211,6 +211,41 @@ async fn a_cross_site_fetch_is_refused_even_with_a_matching_origin() {
     assert_eq!(h.send(request).await.status(), StatusCode::FORBIDDEN);
 }
 
+/// DNS rebinding: a page on another name that now points at this server
+/// sends a request whose Origin and Host agree but name the attacker.
+#[tokio::test]
+async fn a_message_for_an_unknown_host_name_is_refused() {
+    let h = Harness::new();
+    let mut request = message(None, r#"{"text":"hi"}"#);
+    let headers = request.headers_mut();
+    headers.insert("host", HeaderValue::from_static("evil.example:8080"));
+    headers.insert(
+        "origin",
+        HeaderValue::from_static("http://evil.example:8080"),
+    );
+    assert_eq!(h.send(request).await.status(), StatusCode::FORBIDDEN);
+    assert!(h.dispatched().is_empty());
+}
+
+#[test]
+fn ip_addresses_localhost_and_listed_names_are_known_hosts() {
+    let with = |host: &'static str| {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static(host));
+        headers
+    };
+    let listed = vec!["chat.example.org".to_string()];
+    for host in [
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "localhost:8080",
+        "Chat.example.org",
+    ] {
+        assert!(super::known_host(&with(host), &listed), "{host}");
+    }
+    assert!(!super::known_host(&with("evil.example"), &listed));
+}
+
 #[tokio::test]
 async fn a_message_that_is_not_json_is_refused() {
     let h = Harness::new();
