@@ -152,6 +152,8 @@ pub async fn run(
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "listening");
     let app = app.layer(tower_http::trace::TraceLayer::new_for_http());
+    // Peer addresses let the web chat limit clients, not just cookies.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

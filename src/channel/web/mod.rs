@@ -28,11 +28,12 @@
 pub mod inbox;
 pub mod visitor;
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -80,6 +81,8 @@ struct Shared {
     inbox: Arc<WebInbox>,
     key: WebKey,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// Messages per peer address, across visitors.
+    peer_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Host names (besides IP addresses and `localhost`) the page may be
     /// reached under, from `SANDBOT_WEB_HOSTS`.
     hosts: Vec<String>,
@@ -106,6 +109,7 @@ impl WebState {
             inbox,
             key,
             limiter,
+            peer_limiter: DefaultKeyedRateLimiter::keyed(peer_quota()),
             hosts: hosts_from_env(),
         };
         WebState {
@@ -265,6 +269,7 @@ impl Outgoing {
 async fn send_message(
     State(state): State<WebState>,
     Extension(visitor): Extension<Visitor>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Json<Outgoing>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -278,7 +283,12 @@ async fn send_message(
     }
     // Check the rate before the body, so a flood of bad bodies is
     // limited too.
-    if state.inner.limiter.check_key(&visitor.id).is_err() {
+    // A client that drops its cookie is a new visitor each time, so
+    // the peer address has a (more generous) limit of its own.
+    let peer_limited = peer.is_some_and(|Extension(ConnectInfo(addr))| {
+        state.inner.peer_limiter.check_key(&addr.ip()).is_err()
+    });
+    if peer_limited || state.inner.limiter.check_key(&visitor.id).is_err() {
         tracing::warn!("web message refused: rate limited");
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -295,7 +305,7 @@ async fn send_message(
             "send exactly one of text or payload",
         );
     };
-    forget_idle_visitors(&state.inner.limiter);
+    forget_idle_visitors(&state.inner);
     let address = visitor.address();
     tracing::debug!(%address, "web message received");
     state.inner.dispatch.dispatch(Inbound {
@@ -308,10 +318,20 @@ async fn send_message(
 
 /// Drop rate-limit entries of visitors who have been quiet a while, so
 /// the table does not grow without bound.
-fn forget_idle_visitors(limiter: &DefaultKeyedRateLimiter<String>) {
-    if limiter.len() > 10_000 {
-        limiter.retain_recent();
+fn forget_idle_visitors(state: &Shared) {
+    if state.limiter.len() > 10_000 {
+        state.limiter.retain_recent();
     }
+    if state.peer_limiter.len() > 10_000 {
+        state.peer_limiter.retain_recent();
+    }
+}
+
+/// Messages one peer address may send: a burst of 60, then 5 a second,
+/// enough for several people behind one address.
+fn peer_quota() -> Quota {
+    let burst = NonZeroU32::new(BURST * 6).expect("burst is not zero");
+    Quota::per_second(NonZeroU32::new(5).expect("rate is not zero")).allow_burst(burst)
 }
 
 /// The comma-separated host names in `SANDBOT_WEB_HOSTS`, lowercase.

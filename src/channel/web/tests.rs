@@ -246,6 +246,29 @@ fn ip_addresses_localhost_and_listed_names_are_known_hosts() {
     assert!(!super::known_host(&with("evil.example"), &listed));
 }
 
+/// Dropping the cookie makes a new visitor each time; the peer address
+/// still runs out of messages.
+#[tokio::test]
+async fn a_client_without_cookies_is_limited_by_its_address() {
+    let h = Harness::new();
+    let peer: std::net::SocketAddr = "192.0.2.7:5555".parse().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..70 {
+        let mut request = message(None, r#"{"text":"hi"}"#);
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        statuses.push(h.send(request).await.status());
+    }
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::ACCEPTED)
+        .count();
+    // A burst of 60; a slow machine may refill a token or two meanwhile.
+    assert!((60..65).contains(&accepted), "{accepted} accepted");
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+}
+
 #[tokio::test]
 async fn a_message_that_is_not_json_is_refused() {
     let h = Harness::new();
