@@ -640,32 +640,39 @@ impl Loader {
             Some(n) => self.string(n, "prettyName").unwrap_or_else(|| id.clone()),
             None => id.clone(),
         };
+        // Every field is read before giving up on a bad `cmd`/`wasm`, so
+        // all of a command's mistakes are reported at once.
+        let show_cmd_output = self.boolean(&f, "showCmdOutput");
+        let on_success = f
+            .map
+            .get("onSuccess")
+            .and_then(|n| self.string(n, "onSuccess"));
+        let limits = f
+            .map
+            .get("limits")
+            .map(|n| self.limits(n))
+            .unwrap_or_default();
+        let input = f
+            .map
+            .get("input")
+            .map(|n| self.input_rules(n))
+            .unwrap_or_default();
+        let needs = f
+            .map
+            .get("needs")
+            .map(|n| self.needs(n))
+            .unwrap_or_default();
         let command = Command {
             id: id.clone(),
             pretty_name,
             run: run?,
             permissions,
             approved_by,
-            show_cmd_output: self.boolean(&f, "showCmdOutput"),
-            on_success: f
-                .map
-                .get("onSuccess")
-                .and_then(|n| self.string(n, "onSuccess")),
-            limits: f
-                .map
-                .get("limits")
-                .map(|n| self.limits(n))
-                .unwrap_or_default(),
-            input: f
-                .map
-                .get("input")
-                .map(|n| self.input_rules(n))
-                .unwrap_or_default(),
-            needs: f
-                .map
-                .get("needs")
-                .map(|n| self.needs(n))
-                .unwrap_or_default(),
+            show_cmd_output,
+            on_success,
+            limits,
+            input,
+            needs,
             span: node.span,
         };
         Some((id, command))

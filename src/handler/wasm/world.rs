@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use sandbot::handler::types::User;
+use self::sandbot::handler::types::User;
 
 /// The request a component sees for one invocation.
 pub(super) fn request(inv: &Invocation) -> Request {
