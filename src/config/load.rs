@@ -171,6 +171,14 @@ impl Kind {
         }
     }
 
+    /// The id written in an object of this kind, if any.
+    fn id_of(self, node: &Node) -> Option<&str> {
+        self.id_keys()
+            .iter()
+            .find_map(|k| node.get(k))
+            .and_then(Node::as_str)
+    }
+
     /// The fields that hold an object's id, in order of preference.
     fn id_keys(self) -> &'static [&'static str] {
         match self {
@@ -321,12 +329,7 @@ impl Loader {
         let mut out: IndexMap<String, T> = IndexMap::new();
         let key = plural(kind);
         for item in self.items(node, key) {
-            let written = kind
-                .id_keys()
-                .iter()
-                .find_map(|k| item.get(k))
-                .and_then(Node::as_str);
-            if let Some(id) = written {
+            if let Some(id) = kind.id_of(item) {
                 self.defined.entry(key).or_default().insert(id.to_string());
             }
             let Some((id, value)) = build(self, item) else {
@@ -470,11 +473,7 @@ impl Loader {
     /// against the defined ids later, in [`Self::check_references`].
     fn reference(&mut self, node: &Node, kind: Kind) -> Option<Ref> {
         let id = match &node.kind {
-            NodeKind::Map(_) => kind
-                .id_keys()
-                .iter()
-                .find_map(|k| node.get(k))
-                .and_then(Node::as_str),
+            NodeKind::Map(_) => kind.id_of(node),
             NodeKind::Scalar { .. } if !node.is_null() => node.as_str(),
             _ => None,
         };
